@@ -1,0 +1,158 @@
+// Package scenarios loads and validates vcbench scenario files: which runtimes
+// to compare, with which settings, which workloads to run in each, how many
+// trials, and how long each phase may take.
+package scenarios
+
+import (
+	"fmt"
+	"time"
+
+	"vcbench/workload"
+)
+
+// RuntimeKind names an isolation backend. It is validated once, at load time.
+type RuntimeKind string
+
+// The runtimes vcbench knows. Whether one can run on this host is a separate
+// question that `vcbench doctor` answers.
+const (
+	Native    RuntimeKind = "native"
+	Container RuntimeKind = "container"
+	OCICrun   RuntimeKind = "oci-crun"
+	OCIRunc   RuntimeKind = "oci-runc"
+	VM        RuntimeKind = "vm"
+)
+
+// RuntimeKinds lists every valid runtime kind in report order.
+var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, VM}
+
+// Valid reports whether k is a known runtime kind.
+func (k RuntimeKind) Valid() bool {
+	for _, v := range RuntimeKinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Scenario is one validated scenario file.
+type Scenario struct {
+	Name        string           `yaml:"name"`
+	Description string           `yaml:"description"`
+	Trials      int              `yaml:"trials"`
+	Warmup      int              `yaml:"warmup"`
+	Timeouts    Timeouts         `yaml:"timeouts"`
+	Runtimes    []RuntimeConfig  `yaml:"runtimes"`
+	Workloads   []WorkloadConfig `yaml:"workloads"`
+	Density     *Density         `yaml:"density"`
+
+	// Source is the file the scenario came from ("builtin:quick" for embedded ones).
+	Source string `yaml:"-"`
+	// Text is the scenario's bytes exactly as read, recorded in run.json.
+	Text []byte `yaml:"-"`
+
+	pos positions
+}
+
+// Timeouts bounds every wait of a trial. Zero values take the defaults.
+type Timeouts struct {
+	Start    Duration `yaml:"start"`    // launch → agent ready
+	Workload Duration `yaml:"workload"` // one workload request
+	Stop     Duration `yaml:"stop"`     // graceful stop before a forced kill
+}
+
+// Default time-outs, generous enough for a TCG guest on a two-core host.
+const (
+	DefaultStartTimeout    = 60 * time.Second
+	DefaultWorkloadTimeout = 120 * time.Second
+	DefaultStopTimeout     = 10 * time.Second
+)
+
+// RuntimeConfig is one runtime column of the comparison with its settings.
+// Keys that only apply to some kinds are rejected for the others.
+type RuntimeConfig struct {
+	Kind RuntimeKind `yaml:"kind"`
+	// Name labels the runtime in results; it defaults to Kind and must be
+	// unique so that two settings of one kind can be compared.
+	Name      string `yaml:"name"`
+	VCPUs     int    `yaml:"vcpus"`
+	MemoryMiB int    `yaml:"memory_mib"`
+
+	// Container and OCI runtimes.
+	Hostname string `yaml:"hostname"`
+	UserNS   bool   `yaml:"user_ns"`
+	Writable bool   `yaml:"writable_rootfs"`
+
+	// VM runtime.
+	Accel   string `yaml:"accel"`   // auto|kvm|tcg
+	Machine string `yaml:"machine"` // microvm|q35
+	Network string `yaml:"network"` // user|tap (vm); veth (containers)
+
+	pos positions
+}
+
+// WorkloadConfig is one workload with its parameters.
+type WorkloadConfig struct {
+	workload.Params `yaml:",inline"`
+
+	pos positions
+}
+
+// Density sweeps the number of concurrent instances (see the density issue).
+type Density struct {
+	Steps     []int    `yaml:"steps"`
+	Batch     int      `yaml:"batch"`
+	BudgetMiB int      `yaml:"budget_mib"`
+	MaxStart  Duration `yaml:"max_start"`
+	Workload  string   `yaml:"workload"`
+	KSM       bool     `yaml:"ksm"`
+
+	pos positions
+}
+
+// Duration is a time.Duration written as "30s" or "1m30s" in YAML.
+type Duration struct{ D time.Duration }
+
+// RuntimeName is the label of r in results.
+func (r RuntimeConfig) RuntimeName() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return string(r.Kind)
+}
+
+// StartTimeout returns the configured start time-out or its default.
+func (t Timeouts) StartTimeout() time.Duration { return or(t.Start, DefaultStartTimeout) }
+
+// WorkloadTimeout returns the configured workload time-out or its default.
+func (t Timeouts) WorkloadTimeout() time.Duration { return or(t.Workload, DefaultWorkloadTimeout) }
+
+// StopTimeout returns the configured stop time-out or its default.
+func (t Timeouts) StopTimeout() time.Duration { return or(t.Stop, DefaultStopTimeout) }
+
+func or(d Duration, def time.Duration) time.Duration {
+	if d.D > 0 {
+		return d.D
+	}
+	return def
+}
+
+// Error is a problem in a scenario file, located at a line and column.
+type Error struct {
+	File      string
+	Line, Col int
+	Field     string
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Col)
+	}
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}

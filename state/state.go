@@ -1,0 +1,265 @@
+// Package state records every resource that a run creates (processes, mounts,
+// network links, cgroups, files) in a state directory, so that `vcbench
+// cleanup` can remove what a killed run (SIGKILL) left behind. A backend
+// saves its record before it creates a resource and deletes it once the
+// resource is gone.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultDir is where records live unless --state-dir says otherwise.
+func DefaultDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/vcbench"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "vcbench")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("vcbench-%d", os.Getuid()))
+}
+
+// Proc identifies a process robustly: the pid plus its start time in clock
+// ticks, so that a recycled pid is never killed.
+type Proc struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+}
+
+// Record lists the resources of one instance. Teardown goes in reverse
+// order of the lists' meaning: processes, mounts, links, cgroups, paths.
+type Record struct {
+	RunID    string    `json:"run_id"`
+	Instance string    `json:"instance"`
+	Runtime  string    `json:"runtime"`
+	Owner    Proc      `json:"owner"` // the vcbench process that created it
+	Created  time.Time `json:"created"`
+	Procs    []Proc    `json:"procs,omitempty"`
+	Mounts   []string  `json:"mounts,omitempty"`
+	Links    []string  `json:"links,omitempty"`
+	Cgroups  []string  `json:"cgroups,omitempty"`
+	Paths    []string  `json:"paths,omitempty"`
+
+	dir string
+}
+
+// New starts a record owned by this process. Nothing is written until Save.
+func New(dir, runID, instance, runtime string) *Record {
+	self, _ := ProcOf(os.Getpid())
+	return &Record{dir: dir, RunID: runID, Instance: instance, Runtime: runtime, Owner: self, Created: time.Now().UTC()}
+}
+
+func (r *Record) file() string {
+	return filepath.Join(r.dir, safe(r.RunID)+"--"+safe(r.Instance)+".json")
+}
+
+func safe(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '/' || c == 0 {
+			return '_'
+		}
+		return c
+	}, s)
+}
+
+// Save writes the record atomically (temp file + rename).
+func (r *Record) Save() error {
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := r.file() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return os.Rename(tmp, r.file())
+}
+
+// Delete removes the record once its resources are gone.
+func (r *Record) Delete() error {
+	err := os.Remove(r.file())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// ProcOf returns the identity of a live process.
+func ProcOf(pid int) (Proc, error) {
+	st, err := startTime(pid)
+	return Proc{Pid: pid, StartTime: st}, err
+}
+
+func startTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// Alive reports whether p is still the same running process (not a zombie).
+func (p Proc) Alive() bool {
+	if p.Pid <= 0 {
+		return false
+	}
+	st, err := startTime(p.Pid)
+	if err != nil || st != p.StartTime {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// Load reads every record in dir.
+func Load(dir string) ([]*Record, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		r := &Record{dir: dir}
+		if err := json.Unmarshal(b, r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].file() < out[j].file() })
+	return out, nil
+}
+
+// Teardown removes every resource in the record, in reverse order of
+// creation, and deletes the record if all went. Missing resources are not
+// errors: teardown is idempotent.
+func (r *Record) Teardown(grace time.Duration) error {
+	var errs []error
+	for _, p := range r.Procs {
+		errs = append(errs, Kill(p, grace))
+	}
+	for i := len(r.Mounts) - 1; i >= 0; i-- {
+		if err := unix.Unmount(r.Mounts[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", r.Mounts[i], err))
+		}
+	}
+	for _, l := range r.Links {
+		if link, err := netlink.LinkByName(l); err == nil {
+			if err := netlink.LinkDel(link); err != nil {
+				errs = append(errs, fmt.Errorf("delete link %s: %w", l, err))
+			}
+		}
+	}
+	for i := len(r.Cgroups) - 1; i >= 0; i-- {
+		errs = append(errs, RemoveCgroupDir(r.Cgroups[i]))
+	}
+	for i := len(r.Paths) - 1; i >= 0; i-- {
+		if err := os.RemoveAll(r.Paths[i]); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", r.Paths[i], err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		err = r.Delete()
+	}
+	return err
+}
+
+// Kill sends SIGTERM, waits up to grace, then SIGKILL, and waits for the
+// process to be gone (it may be a child of a dead vcbench, reaped by init).
+func Kill(p Proc, grace time.Duration) error {
+	if !p.Alive() {
+		return nil
+	}
+	_ = syscall.Kill(p.Pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && p.Alive() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.Alive() {
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && p.Alive() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.Alive() {
+		return fmt.Errorf("process %d did not exit after SIGKILL", p.Pid)
+	}
+	return nil
+}
+
+// RemoveCgroupDir removes a cgroup directory (and child groups) that
+// vcbench created; tasks must have exited. It retries briefly, because a
+// group whose last task just died can stay busy for a moment.
+func RemoveCgroupDir(path string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		err = removeCgroupTree(path)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", path, err)
+}
+
+func removeCgroupTree(path string) error {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(path, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return syscall.Rmdir(path)
+}
+
+// Stale returns the records whose owner is no longer running.
+func Stale(recs []*Record) []*Record {
+	var out []*Record
+	for _, r := range recs {
+		if !r.Owner.Alive() {
+			out = append(out, r)
+		}
+	}
+	return out
+}

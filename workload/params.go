@@ -1,0 +1,134 @@
+// Package workload holds the built-in workloads that the agent runs, identical
+// in every runtime, and the harness side of the network workload.
+package workload
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Kind names a built-in workload.
+type Kind string
+
+// The built-in workloads.
+const (
+	CPU     Kind = "cpu"
+	Memory  Kind = "memory"
+	Syscall Kind = "syscall"
+	Fork    Kind = "fork"
+	Disk    Kind = "disk"
+	Network Kind = "network"
+)
+
+// Kinds lists every workload in report order.
+var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network}
+
+// Params are a workload's parameters. Zero means "the default"; which fields
+// apply to which workload is in Applies.
+type Params struct {
+	Kind Kind `yaml:"kind" json:"kind"`
+	// Iterations is the fixed amount of work: SHA-256 blocks per thread (cpu),
+	// passes over the arrays (memory), calls (syscall), spawns (fork).
+	Iterations int `yaml:"iterations" json:"iterations,omitempty"`
+	// Threads for cpu's parallel run; 0 means one per online CPU.
+	Threads int `yaml:"threads" json:"threads,omitempty"`
+	// SizeMiB is the size of each STREAM array (memory), of the scratch file
+	// (disk), or of the bytes streamed (network).
+	SizeMiB int `yaml:"size_mib" json:"size_mib,omitempty"`
+	// Ops is the number of random 4 KiB operations (disk) or request/response
+	// round trips (network).
+	Ops int `yaml:"ops" json:"ops,omitempty"`
+}
+
+// applies says which parameter (by YAML key) each workload takes.
+var applies = map[Kind][]string{
+	CPU:     {"iterations", "threads"},
+	Memory:  {"iterations", "size_mib"},
+	Syscall: {"iterations"},
+	Fork:    {"iterations"},
+	Disk:    {"size_mib", "ops"},
+	Network: {"size_mib", "ops"},
+}
+
+// Applies reports whether the parameter key is meaningful for workload k.
+func Applies(k Kind, key string) bool {
+	if key == "kind" {
+		return true
+	}
+	for _, a := range applies[k] {
+		if a == key {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowedKeys lists the parameter keys of workload k, for error messages.
+func AllowedKeys(k Kind) []string {
+	keys := append([]string{"kind"}, applies[k]...)
+	sort.Strings(keys[1:])
+	return keys
+}
+
+// Valid reports whether k is a built-in workload.
+func (k Kind) Valid() bool { _, ok := applies[k]; return ok }
+
+// Validate checks the ranges of the parameters; it returns the YAML key at
+// fault with the error so that the loader can point at it.
+func (p Params) Validate() (string, error) {
+	if !p.Kind.Valid() {
+		return "kind", fmt.Errorf("%q is not a workload (allowed: %v)", p.Kind, Kinds)
+	}
+	checks := []struct {
+		key string
+		v   int
+		max int
+	}{
+		{"iterations", p.Iterations, 1 << 30},
+		{"threads", p.Threads, 1024},
+		{"size_mib", p.SizeMiB, 64 << 10},
+		{"ops", p.Ops, 1 << 24},
+	}
+	for _, c := range checks {
+		if c.v < 0 {
+			return c.key, fmt.Errorf("%d is below 0", c.v)
+		}
+		if c.v > c.max {
+			return c.key, fmt.Errorf("%d is above %d", c.v, c.max)
+		}
+	}
+	return "", nil
+}
+
+// Metric is one figure a workload produced.
+type Metric struct {
+	Name   string  `json:"metric"`
+	Unit   string  `json:"unit"`
+	Better string  `json:"better"` // higher|lower
+	Value  float64 `json:"value"`
+}
+
+// Result is a workload's answer: its figures and notes on how it ran (for
+// example that O_DIRECT was not available and buffered I/O was used).
+type Result struct {
+	Workload Kind              `json:"workload"`
+	Metrics  []Metric          `json:"metrics"`
+	Notes    map[string]string `json:"notes,omitempty"`
+	Seconds  float64           `json:"seconds"`
+}
+
+// Units used in results: base units only.
+const (
+	UnitSeconds        = "seconds"
+	UnitBytes          = "bytes"
+	UnitBytesPerSecond = "bytes_per_second"
+	UnitOpsPerSecond   = "ops_per_second"
+)
+
+func higher(name, unit string, v float64) Metric {
+	return Metric{Name: name, Unit: unit, Better: "higher", Value: v}
+}
+
+func lower(name, unit string, v float64) Metric {
+	return Metric{Name: name, Unit: unit, Better: "lower", Value: v}
+}
