@@ -1,0 +1,173 @@
+// Package agent is the guest agent: one static binary that runs unchanged as
+// a host process, as a container's PID 1 and as a VM's /init. It answers
+// /healthz, describes what it sees at /info, runs built-in workloads at
+// /run, serves the network workload's endpoints and exports /metrics.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vcbench/workload"
+)
+
+// ReadyMarker is printed on stdout (and the console, as PID 1) with the
+// listening address once the server accepts connections. Backends parse it.
+const ReadyMarker = "vcbench-agent: listening on "
+
+// StartMarker is printed first thing with the system's uptime, so that a
+// backend can place "agent_start" on its own clock (the guest's uptime in a VM).
+const StartMarker = "vcbench-agent: start uptime="
+
+// Config is the agent's configuration.
+type Config struct {
+	Listen     string // host:port; port 0 picks one
+	ScratchDir string // where the disk workload writes
+	DiskPath   string // block device for the disk workload, if any (VM scratch disk)
+	Log        io.Writer
+}
+
+// Server is the agent's HTTP server and its metrics.
+type Server struct {
+	cfg      Config
+	reg      *prometheus.Registry
+	mu       sync.Mutex // one workload at a time: they measure the machine
+	figures  *prometheus.GaugeVec
+	runs     *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	duration *prometheus.GaugeVec
+}
+
+// NewServer builds the server and registers its metrics.
+func NewServer(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	s := &Server{cfg: cfg, reg: prometheus.NewRegistry()}
+	s.figures = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vcbench_workload_value",
+		Help: "Last figure of each built-in workload, in the base unit named by the unit label.",
+	}, []string{"workload", "metric", "unit"})
+	s.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vcbench_workload_runs_total",
+		Help: "Workload runs by outcome.",
+	}, []string{"workload", "outcome"})
+	s.duration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vcbench_workload_duration_seconds",
+		Help: "Wall time of the last run of each workload.",
+	}, []string{"workload"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "vcbench_workload_latency_seconds",
+		Help:    "Per-operation latencies measured by workloads that time single operations.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 2, 28),
+	}, []string{"workload", "op"})
+	s.reg.MustRegister(s.figures, s.runs, s.duration, s.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newGuestCollector())
+	return s
+}
+
+// Registry exposes the agent's registry (tests use it with testutil).
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Handler returns the agent's HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, Describe())
+	})
+	mux.HandleFunc("POST /run", s.handleRun)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	workload.RegisterNetworkHandlers(mux)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// RunError is the JSON body of a failed /run.
+type RunError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
+	var p workload.Params
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		writeJSON(w, http.StatusBadRequest, RunError{fmt.Sprintf("decode request: %v", err)})
+		return
+	}
+	if key, err := p.Validate(); err != nil {
+		writeJSON(w, http.StatusBadRequest, RunError{fmt.Sprintf("%s: %v", key, err)})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := workload.Run(r.Context(), p, workload.Env{ScratchDir: s.cfg.ScratchDir, DiskPath: s.cfg.DiskPath, Observe: s.observe(p.Kind)})
+	if err != nil {
+		s.runs.WithLabelValues(string(p.Kind), "error").Inc()
+		writeJSON(w, http.StatusInternalServerError, RunError{err.Error()})
+		return
+	}
+	s.Record(res)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Record exports a result's figures as gauges.
+func (s *Server) Record(res *workload.Result) {
+	s.runs.WithLabelValues(string(res.Workload), "ok").Inc()
+	s.duration.WithLabelValues(string(res.Workload)).Set(res.Seconds)
+	for _, m := range res.Metrics {
+		s.figures.WithLabelValues(string(res.Workload), m.Name, m.Unit).Set(m.Value)
+	}
+}
+
+func (s *Server) observe(k workload.Kind) func(op string, d time.Duration) {
+	return func(op string, d time.Duration) {
+		s.latency.WithLabelValues(string(k), op).Observe(d.Seconds())
+	}
+}
+
+// Serve listens on cfg.Listen, prints ReadyMarker and serves until ctx ends.
+func Serve(ctx context.Context, cfg Config, out io.Writer) error {
+	s := NewServer(cfg)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(cfg.Log, "vcbench-agent: ", 0)}
+	fmt.Fprintf(out, "%s%s\n", ReadyMarker, ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package agent
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+)
+
+// Info is what the agent sees of its machine: the report's "what each
+// instance sees" table comes from here.
+type Info struct {
+	KernelRelease string      `json:"kernel_release"`
+	KernelVersion string      `json:"kernel_version"`
+	Hostname      string      `json:"hostname"`
+	PID           int         `json:"pid"`
+	VisiblePIDs   int         `json:"visible_pids"`
+	CPUsOnline    int         `json:"cpus_online"`
+	CPUsUsable    int         `json:"cpus_usable"` // affinity mask
+	CPUModel      string      `json:"cpu_model"`
+	MemTotalBytes uint64      `json:"mem_total_bytes"`
+	MemAvailBytes uint64      `json:"mem_available_bytes"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	Interfaces    []Interface `json:"interfaces"`
+	Cgroup        CgroupView  `json:"cgroup"`
+	RootFSType    string      `json:"rootfs_type"`
+	RootReadOnly  bool        `json:"rootfs_read_only"`
+	UID           int         `json:"uid"`
+	CapEff        string      `json:"cap_eff"` // effective capabilities, hex as in /proc/self/status
+	NoNewPrivs    bool        `json:"no_new_privs"`
+	GoVersion     string      `json:"go_version"`
+	Time          time.Time   `json:"time"`
+}
+
+// Interface is a network interface and its addresses.
+type Interface struct {
+	Name  string   `json:"name"`
+	MTU   int      `json:"mtu"`
+	Up    bool     `json:"up"`
+	Addrs []string `json:"addrs"`
+}
+
+// CgroupView is the cgroup membership and the limits the agent can read.
+type CgroupView struct {
+	Path        string `json:"path"` // from /proc/self/cgroup
+	MemoryLimit string `json:"memory_limit,omitempty"`
+	CPULimit    string `json:"cpu_limit,omitempty"`
+	PidsLimit   string `json:"pids_limit,omitempty"`
+}
+
+// Describe gathers Info now.
+func Describe() Info {
+	var u unix.Utsname
+	unix.Uname(&u)
+	in := Info{
+		KernelRelease: unix.ByteSliceToString(u.Release[:]),
+		KernelVersion: unix.ByteSliceToString(u.Version[:]),
+		PID:           os.Getpid(),
+		UID:           os.Getuid(),
+		GoVersion:     runtime.Version(),
+		Time:          time.Now().UTC(),
+	}
+	in.Hostname, _ = os.Hostname()
+	in.VisiblePIDs = countPIDs()
+	in.CPUsOnline = cpusOnline()
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil {
+		in.CPUsUsable = set.Count()
+	}
+	in.CPUModel = cpuModel()
+	mem := meminfo()
+	in.MemTotalBytes, in.MemAvailBytes = mem["MemTotal"], mem["MemAvailable"]
+	in.UptimeSeconds = uptime()
+	in.Interfaces = interfaces()
+	in.Cgroup = cgroupView()
+	in.RootFSType, in.RootReadOnly = rootFS()
+	in.CapEff, in.NoNewPrivs = capsAndNNP()
+	return in
+}
+
+func countPIDs() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func cpusOnline() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, found := strings.Cut(part, "-")
+		a, _ := strconv.Atoi(lo)
+		if !found {
+			n++
+			continue
+		}
+		b, _ := strconv.Atoi(hi)
+		n += b - a + 1
+	}
+	return n
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// meminfo returns /proc/meminfo in bytes.
+func meminfo() map[string]uint64 {
+	out := map[string]uint64{}
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			continue
+		}
+		n, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		if len(fields) > 1 && fields[1] == "kB" {
+			n *= 1024
+		}
+		out[k] = n
+	}
+	return out
+}
+
+// Uptime is the system's uptime in seconds (the guest's clock in a VM).
+func Uptime() float64 { return uptime() }
+
+func uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+func interfaces() []Interface {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	out := make([]Interface, 0, len(ifs))
+	for _, i := range ifs {
+		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0, Addrs: []string{}}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			it.Addrs = append(it.Addrs, a.String())
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// cgroupView reads the agent's own cgroup and whichever limit files are
+// visible (v2 names first, then v1). Inside a cgroup namespace the group
+// appears as "/" and its files are at /sys/fs/cgroup directly.
+func cgroupView() CgroupView {
+	v := CgroupView{}
+	var v1mem, v1cpu, v1pids, v2 string
+	for _, line := range strings.Split(readTrim("/proc/self/cgroup"), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2 = parts[2]
+		case strings.Contains(parts[1], "memory"):
+			v1mem = parts[2]
+		case parts[1] == "cpu,cpuacct" || parts[1] == "cpu":
+			v1cpu = parts[2]
+		case parts[1] == "pids":
+			v1pids = parts[2]
+		}
+	}
+	first := func(paths ...string) string {
+		for _, p := range paths {
+			if s := readTrim(p); s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	if v1mem != "" {
+		v.Path = v1mem
+		v.MemoryLimit = first("/sys/fs/cgroup/memory"+v1mem+"/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+		q := first("/sys/fs/cgroup/cpu"+v1cpu+"/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+		p := first("/sys/fs/cgroup/cpu"+v1cpu+"/cpu.cfs_period_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+		if q != "" {
+			v.CPULimit = q + " " + p
+		}
+		v.PidsLimit = first("/sys/fs/cgroup/pids"+v1pids+"/pids.max", "/sys/fs/cgroup/pids/pids.max")
+		return v
+	}
+	v.Path = v2
+	v.MemoryLimit = first("/sys/fs/cgroup"+v2+"/memory.max", "/sys/fs/cgroup/memory.max")
+	v.CPULimit = first("/sys/fs/cgroup"+v2+"/cpu.max", "/sys/fs/cgroup/cpu.max")
+	v.PidsLimit = first("/sys/fs/cgroup"+v2+"/pids.max", "/sys/fs/cgroup/pids.max")
+	return v
+}
+
+var fsMagic = map[int64]string{
+	0x01021994: "tmpfs", 0x858458f6: "ramfs", 0xef53: "ext4", 0x9123683e: "btrfs",
+	0x58465342: "xfs", 0x794c7630: "overlay", 0x01021997: "9p", 0x65735546: "fuse",
+	0x6969: "nfs", 0x73717368: "squashfs",
+}
+
+func rootFS() (string, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return "", false
+	}
+	name, ok := fsMagic[int64(st.Type)]
+	if !ok {
+		name = "0x" + strconv.FormatInt(int64(st.Type), 16)
+	}
+	return name, st.Flags&unix.ST_RDONLY != 0
+}
+
+func capsAndNNP() (string, bool) {
+	var capEff string
+	var nnp bool
+	for _, line := range strings.Split(readTrim("/proc/self/status"), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "CapEff":
+			capEff = strings.TrimSpace(v)
+		case "NoNewPrivs":
+			nnp = strings.TrimSpace(v) == "1"
+		}
+	}
+	return capEff, nnp
+}
+
+// guestCollector exports the machine's memory and CPU time as the agent
+// sees them: inside a VM that is the guest's own view.
+type guestCollector struct {
+	memTotal, memAvail, cpu *prometheus.Desc
+}
+
+func newGuestCollector() *guestCollector {
+	return &guestCollector{
+		memTotal: prometheus.NewDesc("vcbench_guest_memory_total_bytes", "MemTotal from /proc/meminfo as the agent sees it.", nil, nil),
+		memAvail: prometheus.NewDesc("vcbench_guest_memory_available_bytes", "MemAvailable from /proc/meminfo as the agent sees it.", nil, nil),
+		cpu:      prometheus.NewDesc("vcbench_guest_cpu_seconds_total", "CPU time of the whole (guest) machine from /proc/stat, by mode.", []string{"mode"}, nil),
+	}
+}
+
+func (c *guestCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.memTotal
+	ch <- c.memAvail
+	ch <- c.cpu
+}
+
+func (c *guestCollector) Collect(ch chan<- prometheus.Metric) {
+	mem := meminfo()
+	if v, ok := mem["MemTotal"]; ok {
+		ch <- prometheus.MustNewConstMetric(c.memTotal, prometheus.GaugeValue, float64(v))
+	}
+	if v, ok := mem["MemAvailable"]; ok {
+		ch <- prometheus.MustNewConstMetric(c.memAvail, prometheus.GaugeValue, float64(v))
+	}
+	// First line of /proc/stat: cpu user nice system idle iowait irq softirq steal ...
+	line, _, _ := strings.Cut(readTrim("/proc/stat"), "\n")
+	f := strings.Fields(line)
+	modes := []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
+	const userHZ = 100 // USER_HZ is 100 on every Linux ABI vcbench runs on
+	for i, m := range modes {
+		if i+1 >= len(f) {
+			break
+		}
+		v, err := strconv.ParseFloat(f[i+1], 64)
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, v/userHZ, m)
+		}
+	}
+}

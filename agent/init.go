@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ChildEnv marks the agent process that PID 1 starts to serve, so that it
+// does not try to be init again.
+const ChildEnv = "VCBENCH_AGENT_CHILD"
+
+// GuestSetup, when set (by the VM guest code), runs in PID 1 after the
+// basic mounts and before the server starts: load modules, configure the
+// network. It gets the kernel command line's vcbench.* keys.
+var GuestSetup func(params map[string]string) error
+
+// IsInit reports whether this process must act as init: PID 1 and not
+// already the serving child.
+func IsInit() bool { return os.Getpid() == 1 && os.Getenv(ChildEnv) == "" }
+
+// KernelParams returns the vcbench.* keys of /proc/cmdline (without the prefix).
+func KernelParams() map[string]string {
+	out := map[string]string{}
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return out
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "vcbench.") {
+			out[strings.TrimPrefix(k, "vcbench.")] = v
+		}
+	}
+	return out
+}
+
+// mountIfAbsent mounts fstype at dir unless something is mounted there already.
+func mountIfAbsent(dir, fstype string, flags uintptr, data string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var here, parent unix.Stat_t
+	if unix.Stat(dir, &here) == nil && unix.Stat(dir+"/..", &parent) == nil && here.Dev != parent.Dev {
+		return nil
+	}
+	if dir == "/proc" {
+		if _, err := os.Stat("/proc/self"); err == nil {
+			return nil
+		}
+	}
+	if err := unix.Mount(fstype, dir, fstype, flags, data); err != nil && err != unix.EBUSY {
+		return fmt.Errorf("mount %s on %s: %w", fstype, dir, err)
+	}
+	return nil
+}
+
+// RunInit is PID 1: it mounts what is missing, runs GuestSetup, starts the
+// serving agent as its child, forwards SIGTERM/SIGINT to it, reaps every
+// orphan, and when the child ends powers the machine off (in a VM) or exits
+// with the child's status (in a container). It never returns.
+func RunInit(args []string) {
+	say := func(format string, a ...any) { fmt.Fprintf(os.Stdout, "vcbench-agent: init: "+format+"\n", a...) }
+	inVM := GuestSetup != nil && len(KernelParams()) > 0
+	for _, m := range []struct {
+		dir, fs string
+		flags   uintptr
+	}{
+		{"/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"/dev", "devtmpfs", unix.MS_NOSUID},
+		{"/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV},
+	} {
+		if !inVM && m.dir != "/proc" {
+			continue // a container runtime set these up already
+		}
+		if err := mountIfAbsent(m.dir, m.fs, m.flags, ""); err != nil {
+			say("%v", err)
+		}
+	}
+	if inVM {
+		if err := GuestSetup(KernelParams()); err != nil {
+			say("guest setup: %v", err)
+			halt(1, inVM)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		self = args[0]
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	env := append(os.Environ(), ChildEnv+"=1")
+	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+	})
+	if err != nil {
+		say("start server: %v", err)
+		halt(1, inVM)
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGCHLD {
+				for {
+					var ws syscall.WaitStatus
+					got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+					if err != nil || got <= 0 {
+						break
+					}
+					if got == pid {
+						code := ws.ExitStatus()
+						if ws.Signaled() {
+							code = 128 + int(ws.Signal())
+						}
+						halt(code, inVM)
+					}
+				}
+				continue
+			}
+			syscall.Kill(pid, s.(syscall.Signal))
+		}
+	}
+}
+
+func halt(code int, inVM bool) {
+	if inVM {
+		unix.Sync()
+		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	os.Exit(code)
+}
