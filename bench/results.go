@@ -1,0 +1,257 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"vcbench/state"
+)
+
+// Run statuses as written in run.json.
+const (
+	StatusRunning     = "running"
+	StatusComplete    = "complete"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted"
+)
+
+// Sample is one line of samples.jsonl: one figure of one trial.
+type Sample struct {
+	Scenario string            `json:"scenario"`
+	Runtime  string            `json:"runtime"`
+	Workload string            `json:"workload"`
+	Metric   string            `json:"metric"`
+	Unit     string            `json:"unit"`
+	Better   string            `json:"better"` // higher|lower
+	Trial    int               `json:"trial"`
+	Value    float64           `json:"value"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Host describes the machine a run measured.
+type Host struct {
+	Hostname   string `json:"hostname"`
+	CPUModel   string `json:"cpu_model"`
+	Cores      int    `json:"cores"`
+	MemBytes   uint64 `json:"mem_bytes"`
+	Kernel     string `json:"kernel"`
+	OS         string `json:"os"`
+	CgroupMode string `json:"cgroup_mode,omitempty"`
+}
+
+// RuntimeInfo is one runtime's settings as actually used, including the
+// accelerator for VMs, and why it was skipped if it was.
+type RuntimeInfo struct {
+	Name      string            `json:"name"`
+	Kind      string            `json:"kind"`
+	VCPUs     int               `json:"vcpus"`
+	MemoryMiB int               `json:"memory_mib"`
+	Settings  map[string]string `json:"settings,omitempty"`
+	Skipped   string            `json:"skipped,omitempty"`
+	Errors    []string          `json:"errors,omitempty"`
+}
+
+// RunInfo is run.json.
+type RunInfo struct {
+	RunID          string            `json:"run_id"`
+	Status         string            `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	Start          time.Time         `json:"start"`
+	End            *time.Time        `json:"end,omitempty"`
+	Version        string            `json:"vcbench_version"`
+	GitRevision    string            `json:"git_revision"`
+	PID            int               `json:"pid"`
+	PIDStart       uint64            `json:"pid_start_time"` // with PID, tells a live writer from a recycled pid
+	Host           Host              `json:"host"`
+	QEMUVersion    string            `json:"qemu_version,omitempty"`
+	Runtimes       []RuntimeInfo     `json:"runtimes"`
+	Scenario       string            `json:"scenario"`
+	ScenarioSource string            `json:"scenario_source"`
+	ScenarioText   string            `json:"scenario_text"`
+	ScenarioSHA256 string            `json:"scenario_sha256"`
+	Trials         int               `json:"trials"`
+	Warmup         int               `json:"warmup"`
+	Labels         map[string]string `json:"labels,omitempty"`
+}
+
+// Store writes one run directory: run.json atomically (temp + rename),
+// samples.jsonl append-only with one write and fsync per line, so that a
+// killed run keeps every completed line and never a torn one.
+type Store struct {
+	Dir  string
+	mu   sync.Mutex
+	info RunInfo
+	f    *os.File
+}
+
+// Create makes root/<run-id>/ with raw/, writes run.json as "running" and opens samples.jsonl.
+func Create(root string, info RunInfo) (*Store, error) {
+	dir := filepath.Join(root, info.RunID)
+	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "samples.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create samples.jsonl: %w", err)
+	}
+	s := &Store{Dir: dir, info: info, f: f}
+	s.info.Status = StatusRunning
+	if err := s.writeInfo(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// RawDir is results/<run-id>/raw.
+func (s *Store) RawDir() string { return filepath.Join(s.Dir, "raw") }
+
+// Append writes samples as JSON lines, each line in one write, then fsyncs.
+func (s *Store) Append(samples ...Sample) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var buf bytes.Buffer
+	for _, smp := range samples {
+		b, err := json.Marshal(smp)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if _, err := s.f.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("append samples: %w", err)
+	}
+	return s.f.Sync()
+}
+
+// Update changes run.json under the store's lock and rewrites it.
+func (s *Store) Update(fn func(*RunInfo)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(&s.info)
+	return s.writeInfo()
+}
+
+// Info returns a copy of the current run.json contents.
+func (s *Store) Info() RunInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+// Finish records the final status and closes samples.jsonl.
+func (s *Store) Finish(status, reason string) error {
+	now := time.Now().UTC()
+	err := s.Update(func(i *RunInfo) {
+		i.Status, i.Reason, i.End = status, reason, &now
+	})
+	return errors.Join(err, s.f.Close())
+}
+
+func (s *Store) writeInfo() error {
+	return WriteJSONAtomic(filepath.Join(s.Dir, "run.json"), s.info)
+}
+
+// WriteJSONAtomic writes v as indented JSON to path through a temp file and rename.
+func WriteJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Run is a run directory read back.
+type Run struct {
+	Dir     string
+	Info    RunInfo
+	Samples []Sample
+	// Skipped counts lines of samples.jsonl that were not valid JSON (a
+	// torn last line of a run killed mid-write).
+	Skipped int
+}
+
+// ReadRun loads run.json and samples.jsonl from dir. A run whose run.json
+// still says "running" but whose process is gone is reported as interrupted.
+func ReadRun(dir string) (*Run, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read run: %w", err)
+	}
+	r := &Run{Dir: dir}
+	if err := json.Unmarshal(b, &r.Info); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "run.json"), err)
+	}
+	f, err := os.Open(filepath.Join(dir, "samples.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("read samples: %w", err)
+	}
+	defer f.Close()
+	r.Samples, r.Skipped, err = ReadSamples(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "samples.jsonl"), err)
+	}
+	if r.Info.Status == StatusRunning && !(state.Proc{Pid: r.Info.PID, StartTime: r.Info.PIDStart}).Alive() {
+		r.Info.Status = StatusInterrupted
+		r.Info.Reason = "the vcbench process that wrote this run is gone (killed?)"
+	}
+	return r, nil
+}
+
+// ReadSamples parses JSON lines; an unparsable final line (torn write) is
+// counted in skipped, an unparsable line elsewhere is an error with its number.
+func ReadSamples(rd io.Reader) ([]Sample, int, error) {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var out []Sample
+	var bad []int
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var s Sample
+		if err := json.Unmarshal(line, &s); err != nil {
+			bad = append(bad, n)
+			continue
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(bad) > 1 || (len(bad) == 1 && bad[0] != n) {
+		return nil, 0, fmt.Errorf("line %d is not a JSON sample", bad[0])
+	}
+	return out, len(bad), nil
+}
