@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultCPUIterations is the number of SHA-256 blocks a cpu run hashes per thread.
@@ -35,7 +37,7 @@ func HashChain(n int, seed byte) [32]byte {
 
 func runCPU(ctx context.Context, p Params) (*Result, error) {
 	n := orDefault(p.Iterations, DefaultCPUIterations)
-	threads := orDefault(p.Threads, runtime.NumCPU())
+	threads := orDefault(p.Threads, UsableCPUs())
 
 	single, sum := timeHashes(1, n)
 	parallel, _ := timeHashes(threads, n)
@@ -54,6 +56,16 @@ func runCPU(ctx context.Context, p Params) (*Result, error) {
 			"checksum":   hex.EncodeToString(sum[:]),
 		},
 	}, nil
+}
+
+// UsableCPUs is the number of CPUs this process may run on (its affinity
+// mask), which is what "one thread per vCPU" means in every runtime.
+func UsableCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil && set.Count() > 0 {
+		return set.Count()
+	}
+	return runtime.NumCPU()
 }
 
 // timeHashes runs HashChain(n) on each of t locked OS threads at once and

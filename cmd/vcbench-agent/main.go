@@ -18,11 +18,11 @@ func main() {
 		return // the fork workload's fallback target
 	}
 	if agent.IsInit() {
-		fmt.Printf("%s%.3f\n", agent.StartMarker, agent.Uptime())
+		fmt.Printf("%s%.6f\n", agent.StartMarker, agent.Uptime())
 		agent.RunInit(os.Args)
 	}
 	if os.Getenv(agent.ChildEnv) == "" {
-		fmt.Printf("%s%.3f\n", agent.StartMarker, agent.Uptime())
+		fmt.Printf("%s%.6f\n", agent.StartMarker, agent.Uptime())
 	}
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free port)")
 	scratch := flag.String("scratch", os.TempDir(), "directory for the disk workload's scratch file")

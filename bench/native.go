@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vcbench/agent"
+	"vcbench/metrics"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// Native runs the agent as a plain host process: the baseline every other
+// runtime is compared with. With vcpus set it pins the agent to that many
+// CPUs, so that "one thread per CPU" means the same thing everywhere.
+type Native struct {
+	cfg scenarios.RuntimeConfig
+	env Env
+}
+
+var (
+	_ Runtime  = (*Native)(nil)
+	_ Instance = (*nativeInstance)(nil)
+	_ Phaser   = (*nativeInstance)(nil)
+	_ CPUTimer = (*nativeInstance)(nil)
+)
+
+// NewNative is the Factory of the native runtime.
+func NewNative(cfg scenarios.RuntimeConfig, env Env) (Runtime, error) {
+	if _, err := os.Stat(env.AgentPath); err != nil {
+		return nil, fmt.Errorf("agent binary: %w (run `vcbench images build` or `make build`)", err)
+	}
+	return &Native{cfg: cfg, env: env}, nil
+}
+
+// Kind is native.
+func (n *Native) Kind() scenarios.RuntimeKind { return scenarios.Native }
+
+// Describe records the pinning.
+func (n *Native) Describe() map[string]string {
+	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)"}
+}
+
+func cpuList(vcpus int) string {
+	if vcpus <= 0 || vcpus >= numHostCPUs() {
+		return fmt.Sprintf("all %d host CPUs", numHostCPUs())
+	}
+	if vcpus == 1 {
+		return "0"
+	}
+	return fmt.Sprintf("0-%d", vcpus-1)
+}
+
+func numHostCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil {
+		return set.Count()
+	}
+	return 1
+}
+
+type nativeInstance struct {
+	cmd      *exec.Cmd
+	addr     string
+	scratch  string
+	rec      *state.Record
+	phases   []Phase
+	done     chan struct{}
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start launches the agent and returns once it printed its address.
+func (n *Native) Start(ctx context.Context, spec InstanceSpec) (Instance, error) {
+	launch := time.Now()
+	launchUp := agent.Uptime()
+	scratch, err := os.MkdirTemp(spec.ScratchDir, "native-"+spec.Name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch dir: %w", err)
+	}
+	rec := state.New(n.env.StateDir, spec.RunID, spec.Name, string(scenarios.Native))
+	rec.Paths = []string{scratch}
+	if err := rec.Save(); err != nil {
+		os.RemoveAll(scratch)
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(spec.RawDir, "agent-"+spec.Name+".log"))
+	if err != nil {
+		rec.Teardown(0)
+		return nil, err
+	}
+	cmd := exec.Command(n.env.AgentPath, "-listen", "127.0.0.1:0", "-scratch", scratch)
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		rec.Teardown(0)
+		return nil, err
+	}
+	if err := startPinned(cmd, n.cfg.VCPUs); err != nil {
+		logf.Close()
+		rec.Teardown(0)
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	inst := &nativeInstance{cmd: cmd, scratch: scratch, rec: rec, done: make(chan struct{})}
+	inst.phases = append(inst.phases, Phase{Name: "process_spawn", Since: time.Since(launch)})
+	if p, err := state.ProcOf(cmd.Process.Pid); err == nil {
+		rec.Procs = append(rec.Procs, p)
+		rec.Save()
+	}
+	addrCh := make(chan string, 1)
+	go func() {
+		defer close(inst.done)
+		defer logf.Close()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if v, ok := strings.CutPrefix(line, agent.StartMarker); ok {
+				if up, err := strconv.ParseFloat(v, 64); err == nil {
+					inst.phases = append(inst.phases, Phase{Name: "agent_start", Since: time.Duration((up - launchUp) * float64(time.Second))})
+				}
+			}
+			if v, ok := strings.CutPrefix(line, agent.ReadyMarker); ok {
+				addrCh <- v
+			}
+		}
+		io.Copy(logf, out)
+		cmd.Wait()
+	}()
+	timer := time.NewTimer(spec.StartTimeout)
+	defer timer.Stop()
+	select {
+	case inst.addr = <-addrCh:
+		return inst, nil
+	case <-inst.done:
+		err = fmt.Errorf("agent exited before listening (see %s)", logf.Name())
+	case <-timer.C:
+		err = fmt.Errorf("agent did not listen within %s", spec.StartTimeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	return nil, errors.Join(err, inst.Stop(context.Background()))
+}
+
+// startPinned starts cmd with its CPU affinity limited to the first vcpus
+// CPUs. The child inherits the affinity of the thread that forks it, so the
+// mask is set on a locked thread around Start: the agent's Go runtime then
+// sees exactly vcpus CPUs from its first instruction.
+func startPinned(cmd *exec.Cmd, vcpus int) error {
+	if vcpus <= 0 || vcpus >= numHostCPUs() {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return err
+	}
+	for i := 0; i < vcpus; i++ {
+		set.Set(i)
+	}
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to %d CPUs: %w", vcpus, err)
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	return cmd.Start()
+}
+
+func (i *nativeInstance) Addr() string { return i.addr }
+
+func (i *nativeInstance) Phases() []Phase { return i.phases }
+
+func (i *nativeInstance) HostMemory() (map[string]float64, error) {
+	return metrics.ProcMemory(i.cmd.Process.Pid)
+}
+
+func (i *nativeInstance) HostCPUSeconds() (float64, error) {
+	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
+}
+
+// Stop sends SIGTERM, waits, kills if needed and removes the scratch directory.
+func (i *nativeInstance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() {
+		i.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-i.done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+			<-i.done
+		case <-ctx.Done():
+			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+			<-i.done
+		}
+		i.stopErr = i.rec.Teardown(time.Second)
+	})
+	return i.stopErr
+}

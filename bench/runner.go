@@ -1,0 +1,430 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"vcbench/scenarios"
+	"vcbench/workload"
+)
+
+// Exiter is implemented by instances that can tell whether their agent died
+// and why (for example "killed by the kernel's OOM killer (memory limit
+// 64 MiB)"), so that a failed workload is reported with its real cause.
+type Exiter interface {
+	Exited() (bool, string)
+}
+
+// Observer is told about results as they are written: the live exporter and
+// the Pushgateway client hang here. Calls come from the runner's goroutine.
+type Observer interface {
+	// Samples is called with each batch of samples right after they were appended.
+	Samples(s []Sample)
+	// TrialDone is called after every trial (warm-up included) with its outcome.
+	TrialDone(runtime string, warmup bool, err error)
+	// Scraped is called after each scrape of an agent's /metrics.
+	Scraped(runtime string, err error)
+}
+
+// Progress is told when a trial starts and ends (progress bar or log lines).
+type Progress interface {
+	Begin(total int)
+	Step(desc string)
+	Done(desc string, err error)
+	End()
+}
+
+// Runner walks a scenario: for each runtime, warm-up trials (discarded) then
+// trials; each trial starts one instance, measures its startup and idle
+// memory, runs every workload in it and stops it.
+type Runner struct {
+	Scenario  *scenarios.Scenario
+	Factories map[scenarios.RuntimeKind]Factory
+	Env       Env
+	Store     *Store
+	Progress  Progress
+	Observers []Observer
+	// Log receives one line per notable event when Progress is not a terminal bar.
+	Log io.Writer
+
+	client *http.Client
+	seq    int
+}
+
+// Run executes the scenario. It returns ctx's error when interrupted; the
+// caller finishes the store with the right status. Failed trials do not
+// stop the run: they are recorded in run.json.
+func (r *Runner) Run(ctx context.Context) error {
+	if r.Log == nil {
+		r.Log = io.Discard
+	}
+	r.client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
+	defer r.client.CloseIdleConnections()
+	sc := r.Scenario
+	if r.Progress != nil {
+		r.Progress.Begin(len(sc.Runtimes) * (sc.Warmup + sc.Trials))
+		defer r.Progress.End()
+	}
+	var failed, ran int
+	for _, rc := range sc.Runtimes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, f, err := r.runRuntime(ctx, rc)
+		ran += n
+		failed += f
+		if err != nil {
+			return err
+		}
+	}
+	if ran == 0 {
+		return fmt.Errorf("no trial ran: every runtime was skipped or failed to start (see run.json)")
+	}
+	return nil
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.Log, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func (r *Runner) setRuntime(name string, fn func(*RuntimeInfo)) {
+	r.Store.Update(func(info *RunInfo) {
+		for i := range info.Runtimes {
+			if info.Runtimes[i].Name == name {
+				fn(&info.Runtimes[i])
+			}
+		}
+	})
+}
+
+// runRuntime returns the number of trials that produced samples and failed.
+func (r *Runner) runRuntime(ctx context.Context, rc scenarios.RuntimeConfig) (ok, failed int, err error) {
+	name := rc.RuntimeName()
+	skip := func(reason string) {
+		r.logf("%s: skipped: %s", name, reason)
+		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Skipped = reason })
+		if r.Progress != nil {
+			for i := 0; i < r.Scenario.Warmup+r.Scenario.Trials; i++ {
+				r.Progress.Done(name+" skipped", errors.New(reason))
+			}
+		}
+	}
+	factory, found := r.Factories[rc.Kind]
+	if !found {
+		skip(fmt.Sprintf("runtime %s is not built into this vcbench", rc.Kind))
+		return 0, 0, nil
+	}
+	rt, ferr := factory(rc, r.Env)
+	if ferr != nil {
+		skip(ferr.Error())
+		return 0, 0, nil
+	}
+	if p, isPreparer := rt.(Preparer); isPreparer {
+		if perr := p.Prepare(ctx); perr != nil {
+			if ctx.Err() != nil {
+				return 0, 0, ctx.Err()
+			}
+			skip(perr.Error())
+			return 0, 0, nil
+		}
+	}
+	described := false
+	for t := -r.Scenario.Warmup; t < r.Scenario.Trials; t++ {
+		if err := ctx.Err(); err != nil {
+			return ok, failed, err
+		}
+		warm := t < 0
+		desc := fmt.Sprintf("%s trial %d/%d", name, t+1, r.Scenario.Trials)
+		if warm {
+			desc = fmt.Sprintf("%s warm-up %d/%d", name, t+r.Scenario.Warmup+1, r.Scenario.Warmup)
+		}
+		if r.Progress != nil {
+			r.Progress.Step(desc)
+		}
+		labels, terr := r.trial(ctx, rt, rc, t, warm, !described)
+		if labels != nil && !described {
+			described = true
+		}
+		if r.Progress != nil {
+			r.Progress.Done(desc, terr)
+		}
+		for _, o := range r.Observers {
+			o.TrialDone(name, warm, terr)
+		}
+		if terr != nil {
+			if ctx.Err() != nil {
+				return ok, failed, ctx.Err()
+			}
+			failed++
+			msg := fmt.Sprintf("%s: %v", desc, terr)
+			r.logf("%s", msg)
+			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+			continue
+		}
+		if !warm {
+			ok++
+		}
+		r.logf("%s: ok", desc)
+	}
+	return ok, failed, nil
+}
+
+// trial runs one instance through its life. It returns the runtime's
+// description labels once an instance started (nil before).
+func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig, trial int, warm, describe bool) (labels map[string]string, err error) {
+	sc := r.Scenario
+	name := rc.RuntimeName()
+	r.seq++
+	spec := InstanceSpec{
+		RunID:        r.Store.Info().RunID,
+		Name:         fmt.Sprintf("%s-%d", name, r.seq),
+		Config:       rc,
+		RawDir:       r.Store.RawDir(),
+		ScratchDir:   r.Env.scratch(r.Store.Dir),
+		StartTimeout: sc.Timeouts.StartTimeout(),
+		StopTimeout:  sc.Timeouts.StopTimeout(),
+	}
+	startCtx, cancel := context.WithTimeout(ctx, spec.StartTimeout)
+	defer cancel()
+	launch := time.Now()
+	inst, err := rt.Start(startCtx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), spec.StopTimeout+10*time.Second)
+		defer cancel()
+		if serr := inst.Stop(stopCtx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
+		}
+	}()
+	if err := r.waitReady(startCtx, inst); err != nil {
+		return nil, fmt.Errorf("agent never became ready within %s: %w%s", spec.StartTimeout, err, exitReason(inst))
+	}
+	ready := time.Since(launch)
+
+	labels = map[string]string{}
+	if d, ok := rt.(Describer); ok {
+		settings := d.Describe()
+		if describe {
+			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Settings = settings })
+		}
+		for _, k := range []string{"accel", "network"} {
+			if v, ok := settings[k]; ok {
+				labels[k] = v
+			}
+		}
+	}
+	if len(labels) == 0 {
+		labels = nil
+	}
+	mk := func(w, metric, unit, better string, v float64) Sample {
+		return Sample{Scenario: sc.Name, Runtime: name, Workload: w, Metric: metric, Unit: unit,
+			Better: better, Trial: trial, Value: v, Labels: labels}
+	}
+	var batch []Sample
+	flush := func() error {
+		if warm || len(batch) == 0 {
+			batch = nil
+			return nil
+		}
+		if err := r.Store.Append(batch...); err != nil {
+			return err
+		}
+		for _, o := range r.Observers {
+			o.Samples(batch)
+		}
+		batch = nil
+		return nil
+	}
+	batch = append(batch, mk("startup", "ready", workload.UnitSeconds, "lower", ready.Seconds()))
+	if p, ok := inst.(Phaser); ok {
+		for _, ph := range p.Phases() {
+			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, "lower", ph.Since.Seconds()))
+		}
+	}
+	if !warm {
+		if err := r.saveGET(ctx, inst, "/info", fmt.Sprintf("info-%s-%d.json", name, trial)); err != nil {
+			return labels, err
+		}
+	}
+	memory := func(w string) error {
+		m, err := inst.HostMemory()
+		if err != nil {
+			return fmt.Errorf("host memory after %s: %w", w, err)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			batch = append(batch, mk(w, k, workload.UnitBytes, "lower", m[k]))
+		}
+		return nil
+	}
+	if err := memory("idle"); err != nil {
+		return labels, err
+	}
+	if err := flush(); err != nil {
+		return labels, err
+	}
+	for _, wc := range sc.Workloads {
+		if err := ctx.Err(); err != nil {
+			return labels, err
+		}
+		cpuTimer, hasCPU := inst.(CPUTimer)
+		var cpu0 float64
+		if hasCPU {
+			cpu0, _ = cpuTimer.HostCPUSeconds()
+		}
+		res, err := r.runWorkload(ctx, inst, wc.Params, sc.Timeouts.WorkloadTimeout())
+		if err != nil {
+			return labels, fmt.Errorf("workload %s: %w%s", wc.Kind, err, exitReason(inst))
+		}
+		for _, m := range res.Metrics {
+			batch = append(batch, mk(string(wc.Kind), m.Name, m.Unit, m.Better, m.Value))
+		}
+		if hasCPU {
+			if cpu1, err := cpuTimer.HostCPUSeconds(); err == nil {
+				batch = append(batch, mk(string(wc.Kind), "host_cpu_seconds", workload.UnitSeconds, "lower", cpu1-cpu0))
+			}
+		}
+		if err := memory(string(wc.Kind)); err != nil {
+			return labels, err
+		}
+		if !warm && len(res.Notes) > 0 {
+			r.saveJSON(fmt.Sprintf("notes-%s-%d-%s.json", name, trial, wc.Kind), res.Notes)
+		}
+		if err := flush(); err != nil {
+			return labels, err
+		}
+	}
+	if !warm {
+		err := r.saveGET(ctx, inst, "/metrics", fmt.Sprintf("scrape-%s-%d.prom", name, trial))
+		for _, o := range r.Observers {
+			o.Scraped(name, err)
+		}
+		if err != nil {
+			return labels, err
+		}
+	}
+	return labels, nil
+}
+
+func exitReason(inst Instance) string {
+	if e, ok := inst.(Exiter); ok {
+		if dead, why := e.Exited(); dead {
+			return " (" + why + ")"
+		}
+	}
+	return ""
+}
+
+// waitReady polls /healthz every 2 ms until it answers 200.
+func (r *Runner) waitReady(ctx context.Context, inst Instance) error {
+	url := "http://" + inst.Addr() + "/healthz"
+	var last error
+	for {
+		reqCtx, cancel := context.WithTimeout(ctx, time.Second)
+		req, _ := http.NewRequestWithContext(reqCtx, http.MethodGet, url, nil)
+		resp, err := r.client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				cancel()
+				return nil
+			}
+			err = fmt.Errorf("healthz answered %s", resp.Status)
+		}
+		cancel()
+		last = err
+		if e, ok := inst.(Exiter); ok {
+			if dead, _ := e.Exited(); dead {
+				return last
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runner) runWorkload(ctx context.Context, inst Instance, p workload.Params, timeout time.Duration) (*workload.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if p.Kind == workload.Network {
+		return workload.RunNetwork(ctx, inst.Addr(), p)
+	}
+	body, _ := json.Marshal(p)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+inst.Addr()+"/run", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("agent: %s", e.Error)
+		}
+		return nil, fmt.Errorf("agent answered %s", resp.Status)
+	}
+	var res workload.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("decode agent answer: %w", err)
+	}
+	if len(res.Metrics) == 0 {
+		return nil, fmt.Errorf("agent answered no figures")
+	}
+	return &res, nil
+}
+
+func (r *Runner) saveGET(ctx context.Context, inst Instance, path, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+inst.Addr()+path, nil)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return os.WriteFile(filepath.Join(r.Store.RawDir(), file), b, 0o644)
+}
+
+func (r *Runner) saveJSON(file string, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	os.WriteFile(filepath.Join(r.Store.RawDir(), file), b, 0o644)
+}
+
+// scratch is the directory for instance scratch files: beside the results,
+// so that native, container and VM disks live on the same filesystem.
+func (e Env) scratch(runDir string) string {
+	d := filepath.Join(runDir, "scratch")
+	os.MkdirAll(d, 0o755)
+	return d
+}

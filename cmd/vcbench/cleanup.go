@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vishvananda/netlink"
+
+	"vcbench/bench"
+	"vcbench/state"
+)
+
+func newCleanupCmd() *cobra.Command {
+	var stateDir, out string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove what killed runs left behind (processes, mounts, links, cgroups, files)",
+		Long: `Reads the state directory, where every run records each resource before it
+creates it, and removes the resources of runs whose vcbench process is gone.
+With --all it also removes those of live runs. Runs under --out still marked
+"running" by a dead process are marked "interrupted".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			recs, err := state.Load(stateDir)
+			if err != nil {
+				return err
+			}
+			if !all {
+				recs = state.Stale(recs)
+			}
+			var failed []string
+			for _, r := range recs {
+				if err := r.Teardown(2 * time.Second); err != nil {
+					failed = append(failed, fmt.Sprintf("%s/%s: %v", r.RunID, r.Instance, err))
+					continue
+				}
+				fmt.Fprintf(w, "removed %s instance %s (%s): %d processes, %d mounts, %d links, %d cgroups, %d paths\n",
+					r.RunID, r.Instance, r.Runtime, len(r.Procs), len(r.Mounts), len(r.Links), len(r.Cgroups), len(r.Paths))
+			}
+			if all || len(liveOwners(stateDir)) == 0 {
+				for _, l := range strayLinks() {
+					if err := netlink.LinkDel(l); err != nil {
+						failed = append(failed, fmt.Sprintf("link %s: %v", l.Attrs().Name, err))
+					} else {
+						fmt.Fprintf(w, "removed stray link %s\n", l.Attrs().Name)
+					}
+				}
+			}
+			markInterrupted(w, out)
+			if len(failed) > 0 {
+				return fmt.Errorf("could not remove everything:\n  %s", strings.Join(failed, "\n  "))
+			}
+			if len(recs) == 0 {
+				fmt.Fprintln(w, "nothing left behind")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", state.DefaultDir(), "state directory")
+	cmd.Flags().StringVar(&out, "out", "results", "results root whose interrupted runs to mark")
+	cmd.Flags().BoolVar(&all, "all", false, "also remove resources of runs still in progress")
+	return cmd
+}
+
+func liveOwners(dir string) []state.Proc {
+	recs, _ := state.Load(dir)
+	var live []state.Proc
+	for _, r := range recs {
+		if r.Owner.Alive() {
+			live = append(live, r.Owner)
+		}
+	}
+	return live
+}
+
+// strayLinks are vcbench's veth/tap interfaces (names start with "vcb")
+// that no record covers, e.g. from a run killed between creating a link
+// and saving its record.
+func strayLinks() []netlink.Link {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil
+	}
+	var out []netlink.Link
+	for _, l := range links {
+		if strings.HasPrefix(l.Attrs().Name, "vcb") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func markInterrupted(w interface{ Write([]byte) (int, error) }, root string) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "*", "run.json"))
+	for _, f := range dirs {
+		dir := filepath.Dir(f)
+		run, err := bench.ReadRun(dir)
+		if err != nil || run.Info.Status != bench.StatusInterrupted {
+			continue
+		}
+		// ReadRun reports a dead writer as interrupted; make it so on disk.
+		raw, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(raw), `"status": "running"`) {
+			continue
+		}
+		info := run.Info
+		now := time.Now().UTC()
+		info.End = &now
+		if err := bench.WriteJSONAtomic(f, info); err == nil {
+			fmt.Fprintf(w, "marked %s interrupted\n", dir)
+		}
+	}
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"vcbench/agent"
+	"vcbench/bench"
+	"vcbench/image"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// runOptions are the flags of `vcbench run`.
+type runOptions struct {
+	runtimes []string
+	trials   int
+	out      string
+	json     bool
+	accel    string
+	noReport bool
+	paths    pathFlags
+	hooks    runHooks
+}
+
+// pathFlags locate images, state and the agent; shared by several commands.
+type pathFlags struct {
+	imageDir string
+	stateDir string
+	agent    string
+}
+
+func (p *pathFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.imageDir, "image-dir", image.DefaultDir(), "directory of built images (rootfs, kernel, initramfs, agent)")
+	cmd.Flags().StringVar(&p.stateDir, "state-dir", state.DefaultDir(), "directory recording created resources for `vcbench cleanup`")
+	cmd.Flags().StringVar(&p.agent, "agent", "", "agent binary for the native runtime (default: the one in --image-dir, else vcbench-agent beside vcbench)")
+}
+
+func (p *pathFlags) env() (bench.Env, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return bench.Env{}, err
+	}
+	agentPath := p.agent
+	if agentPath == "" {
+		agentPath = image.Paths{Dir: p.imageDir}.Agent()
+		if _, err := os.Stat(agentPath); err != nil {
+			agentPath = filepath.Join(filepath.Dir(self), "vcbench-agent")
+		}
+	}
+	return bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self}, nil
+}
+
+// runHooks lets later packages (metrics) add observers and finish steps.
+type runHooks struct {
+	observers []func(info bench.RunInfo) (bench.Observer, func() error, error)
+}
+
+func newRunCmd() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO|FILE]",
+		Short: "Run a scenario (default: quick) and write results/<run-id>/",
+		Long: `Run a built-in scenario by name (see 'vcbench scenarios list') or a scenario
+file, on every runtime it names that this host can run. Results go to
+--out/<run-id>/: run.json, samples.jsonl, raw/ and report/index.html.
+Ctrl-C stops cleanly: instances are removed and run.json says interrupted.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "quick"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runScenario(cmd, name, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.runtimes, "runtime", nil, "only these runtimes (names or kinds, comma-separated)")
+	f.IntVar(&o.trials, "trials", 0, "override the scenario's number of trials")
+	f.StringVar(&o.out, "out", "results", "root directory for run directories")
+	f.BoolVar(&o.json, "json", false, "print the run directory and a summary as JSON on stdout")
+	f.StringVar(&o.accel, "accel", "", "override the accelerator of vm runtimes: auto, kvm or tcg")
+	f.BoolVar(&o.noReport, "no-report", false, "do not write report/ at the end")
+	o.paths.register(cmd)
+	registerRunExtras(cmd, o)
+	return cmd
+}
+
+func applyOverrides(s *scenarios.Scenario, o *runOptions) error {
+	if o.trials < 0 {
+		return fmt.Errorf("--trials: %d is below 1", o.trials)
+	}
+	if o.trials > 0 {
+		s.Trials = o.trials
+	}
+	switch o.accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		return fmt.Errorf("--accel: %q is not allowed (allowed: auto, kvm, tcg)", o.accel)
+	}
+	if o.accel != "" {
+		for i := range s.Runtimes {
+			if s.Runtimes[i].Kind == scenarios.VM {
+				s.Runtimes[i].Accel = o.accel
+			}
+		}
+	}
+	if len(o.runtimes) == 0 {
+		return nil
+	}
+	var keep []scenarios.RuntimeConfig
+	used := map[string]bool{}
+	for _, r := range s.Runtimes {
+		for _, want := range o.runtimes {
+			if want == r.RuntimeName() || want == string(r.Kind) {
+				keep = append(keep, r)
+				used[want] = true
+				break
+			}
+		}
+	}
+	for _, want := range o.runtimes {
+		if !used[want] {
+			var have []string
+			for _, r := range s.Runtimes {
+				have = append(have, r.RuntimeName())
+			}
+			return fmt.Errorf("--runtime: %q is not in scenario %s (it has: %s)", want, s.Name, strings.Join(have, ", "))
+		}
+	}
+	s.Runtimes = keep
+	return nil
+}
+
+func newRunID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
+	sc, err := scenarios.Open(name)
+	if err != nil {
+		return err
+	}
+	if err := applyOverrides(sc, o); err != nil {
+		return err
+	}
+	env, err := o.paths.env()
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(sc.Text)
+	self, _ := state.ProcOf(os.Getpid())
+	info := bench.RunInfo{
+		RunID:          newRunID(),
+		Start:          time.Now().UTC(),
+		Version:        version,
+		GitRevision:    gitRevision,
+		PID:            self.Pid,
+		PIDStart:       self.StartTime,
+		Host:           hostInfo(),
+		QEMUVersion:    qemuVersion(),
+		Scenario:       sc.Name,
+		ScenarioSource: sc.Source,
+		ScenarioText:   string(sc.Text),
+		ScenarioSHA256: hex.EncodeToString(sum[:]),
+		Trials:         sc.Trials,
+		Warmup:         sc.Warmup,
+	}
+	for _, r := range sc.Runtimes {
+		info.Runtimes = append(info.Runtimes, bench.RuntimeInfo{Name: r.RuntimeName(), Kind: string(r.Kind), VCPUs: r.VCPUs, MemoryMiB: r.MemoryMiB})
+	}
+	store, err := bench.Create(o.out, info)
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintf(stderr, "vcbench: run %s of scenario %s → %s\n", info.RunID, sc.Name, store.Dir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r := &bench.Runner{Scenario: sc, Factories: factories, Env: env, Store: store}
+	var finishers []func() error
+	for _, mk := range o.hooks.observers {
+		obs, finish, err := mk(store.Info())
+		if err != nil {
+			store.Finish(bench.StatusFailed, err.Error())
+			return err
+		}
+		r.Observers = append(r.Observers, obs)
+		if finish != nil {
+			finishers = append(finishers, finish)
+		}
+	}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.Progress = &barProgress{w: stderr}
+	} else {
+		r.Log = stderr
+	}
+	runErr := r.Run(ctx)
+	status, reason := bench.StatusComplete, ""
+	switch {
+	case ctx.Err() != nil:
+		status, reason = bench.StatusInterrupted, "interrupted by a signal"
+	case runErr != nil:
+		status, reason = bench.StatusFailed, runErr.Error()
+	}
+	os.RemoveAll(filepath.Join(store.Dir, "scratch"))
+	if err := store.Finish(status, reason); err != nil {
+		return err
+	}
+	for _, f := range finishers {
+		if err := f(); err != nil {
+			fmt.Fprintln(stderr, "vcbench:", err)
+		}
+	}
+	run, err := bench.ReadRun(store.Dir)
+	if err != nil {
+		return err
+	}
+	index := ""
+	if !o.noReport {
+		if index, err = writeReport(run); err != nil {
+			fmt.Fprintln(stderr, "vcbench: report:", err)
+		}
+	}
+	if o.json {
+		printJSONSummary(cmd.OutOrStdout(), run, index)
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s, %d samples in %s\n", run.Info.RunID, run.Info.Status, len(run.Samples), store.Dir)
+		if index != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", index)
+		}
+	}
+	if status != bench.StatusComplete {
+		if runErr == nil {
+			runErr = errors.New(reason)
+		}
+		return fmt.Errorf("run %s %s: %w", run.Info.RunID, status, runErr)
+	}
+	return nil
+}
+
+// JSONSummary is what `vcbench run --json` prints.
+type JSONSummary struct {
+	RunDir  string        `json:"run_dir"`
+	RunID   string        `json:"run_id"`
+	Status  string        `json:"status"`
+	Reason  string        `json:"reason,omitempty"`
+	Report  string        `json:"report,omitempty"`
+	Samples int           `json:"samples"`
+	Summary []SummaryLine `json:"summary"`
+}
+
+// SummaryLine is the median of one (runtime, workload, metric).
+type SummaryLine struct {
+	Runtime  string  `json:"runtime"`
+	Workload string  `json:"workload"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit"`
+	Better   string  `json:"better"`
+	N        int     `json:"n"`
+	Median   float64 `json:"median"`
+}
+
+func printJSONSummary(w io.Writer, run *bench.Run, index string) {
+	groups := map[[3]string][]bench.Sample{}
+	var keys [][3]string
+	for _, s := range run.Samples {
+		k := [3]string{s.Runtime, s.Workload, s.Metric}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], s)
+	}
+	out := JSONSummary{RunDir: run.Dir, RunID: run.Info.RunID, Status: run.Info.Status, Reason: run.Info.Reason, Report: index, Samples: len(run.Samples), Summary: []SummaryLine{}}
+	for _, k := range keys {
+		g := groups[k]
+		vals := make([]float64, len(g))
+		for i, s := range g {
+			vals[i] = s.Value
+		}
+		sort.Float64s(vals)
+		med := vals[len(vals)/2]
+		if len(vals)%2 == 0 {
+			med = (vals[len(vals)/2-1] + vals[len(vals)/2]) / 2
+		}
+		out.Summary = append(out.Summary, SummaryLine{Runtime: k[0], Workload: k[1], Metric: k[2], Unit: g[0].Unit, Better: g[0].Better, N: len(g), Median: med})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+}
+
+func hostInfo() bench.Host {
+	in := agent.Describe()
+	var u unix.Utsname
+	unix.Uname(&u)
+	h := bench.Host{
+		Hostname: in.Hostname,
+		CPUModel: in.CPUModel,
+		Cores:    in.CPUsOnline,
+		MemBytes: in.MemTotalBytes,
+		Kernel:   in.KernelRelease + " " + unix.ByteSliceToString(u.Machine[:]),
+		OS:       osRelease(),
+	}
+	h.CgroupMode = cgroupMode()
+	return h
+}
+
+func osRelease() string {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func qemuVersion() string {
+	out, err := exec.Command("qemu-system-x86_64", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// barProgress draws a progress bar on a terminal.
+type barProgress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func (p *barProgress) Begin(total int) {
+	p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w),
+		progressbar.OptionShowCount(), progressbar.OptionSetWidth(30),
+		progressbar.OptionClearOnFinish(), progressbar.OptionSetPredictTime(true))
+}
+func (p *barProgress) Step(desc string) { p.bar.Describe(desc) }
+func (p *barProgress) Done(desc string, err error) {
+	if err != nil {
+		p.bar.Clear()
+		fmt.Fprintf(p.w, "\r%s: %v\n", desc, err)
+	}
+	p.bar.Add(1)
+}
+func (p *barProgress) End() { p.bar.Finish() }

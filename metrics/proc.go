@@ -1,0 +1,82 @@
+// Package metrics turns what vcbench measures into Prometheus's formats and
+// back: host-side collectors (process and cgroup memory and CPU), scrapes of
+// the agent's /metrics, the live exporter and the Pushgateway client.
+package metrics
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// ProcMemory reads a process's resident memory from /proc/PID/smaps_rollup:
+// "host_rss" and "host_pss" in bytes. PSS divides shared pages among their
+// users, so it is the fair per-instance figure when many instances run.
+func ProcMemory(pid int) (map[string]float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return nil, fmt.Errorf("read memory of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		name := map[string]string{"Rss": "host_rss", "Pss": "host_pss"}[k]
+		if name == "" {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) != 2 || fields[1] != "kB" {
+			return nil, fmt.Errorf("smaps_rollup of pid %d: unexpected %q", pid, sc.Text())
+		}
+		n, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("smaps_rollup of pid %d: %w", pid, err)
+		}
+		out[name] = float64(n * 1024)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != 2 {
+		return nil, fmt.Errorf("smaps_rollup of pid %d: Rss or Pss missing", pid)
+	}
+	return out, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux ABI vcbench supports.
+const clockTicks = 100
+
+// ProcCPUSeconds reads a process's user+system CPU time (with its waited-for
+// children) from /proc/PID/stat.
+func ProcCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time of pid %d: %w", pid, err)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	// Fields after the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+	f := strings.Fields(s[i+1:])
+	if len(f) < 15 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	var total float64
+	for _, idx := range []int{11, 12, 13, 14} {
+		v, err := strconv.ParseFloat(f[idx], 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		}
+		total += v
+	}
+	return total / clockTicks, nil
+}
