@@ -8,8 +8,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"vcbench/container"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.gitRevision=...".
@@ -20,8 +18,8 @@ var (
 
 func main() {
 	// The container runtime re-executes vcbench as the container's init.
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		container.RunInit(os.Args[2:])
+	if len(os.Args) > 1 && os.Args[1] == "init" && containerInit != nil {
+		containerInit(os.Args[2:])
 		return
 	}
 	if err := newRootCmd().Execute(); err != nil {

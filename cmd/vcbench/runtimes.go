@@ -9,3 +9,8 @@ import (
 var factories = map[scenarios.RuntimeKind]bench.Factory{
 	scenarios.Native: bench.NewNative,
 }
+
+// containerInit is the hidden `vcbench init` entry point of the container
+// runtime (the re-executed vcbench inside the new namespaces); nil until
+// that runtime is built in.
+var containerInit func(args []string)
