@@ -62,15 +62,15 @@ func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string
 			fmt.Fprintf(out, "%s: up to date\n", what)
 		}
 	}
-	built, err := image.BuildRootfs(p, agent, busybox)
-	if err != nil {
-		return fmt.Errorf("rootfs: %w", err)
+	if len(imageBuilders) == 0 {
+		return fmt.Errorf("no image builder is built into this vcbench")
 	}
-	say("rootfs "+p.Rootfs(), built)
-	built, err = image.BuildGuest(ctx, p, agent, busybox)
-	if err != nil {
-		return fmt.Errorf("guest: %w", err)
+	for _, b := range imageBuilders {
+		built, err := b.build(ctx, p, agent, busybox)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+		say(b.name, built)
 	}
-	say("guest "+p.Kernel()+" + "+p.Initramfs(), built)
 	return nil
 }

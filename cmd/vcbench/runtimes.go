@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+
 	"vcbench/bench"
+	"vcbench/image"
 	"vcbench/scenarios"
 )
 
@@ -14,3 +17,13 @@ var factories = map[scenarios.RuntimeKind]bench.Factory{
 // runtime (the re-executed vcbench inside the new namespaces); nil until
 // that runtime is built in.
 var containerInit func(args []string)
+
+// imageBuilder builds one image under the image directory; built is false
+// when it was already up to date.
+type imageBuilder struct {
+	name  string
+	build func(ctx context.Context, p image.Paths, agent, busybox string) (built bool, err error)
+}
+
+// imageBuilders are run in order by `vcbench images build`.
+var imageBuilders = []imageBuilder{}
