@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"vcbench/internal/procfs"
 )
 
 // Info is what the agent sees of its machine: the report's "what each
@@ -132,34 +134,13 @@ func cpuModel() string {
 	return ""
 }
 
-// meminfo returns /proc/meminfo in bytes.
+// meminfo returns /proc/meminfo in bytes (empty when unreadable).
 func meminfo() map[string]uint64 {
-	out := map[string]uint64{}
-	f, err := os.Open("/proc/meminfo")
+	m, err := procfs.Meminfo()
 	if err != nil {
-		return out
+		return map[string]uint64{}
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(fields) > 1 && fields[1] == "kB" {
-			n *= 1024
-		}
-		out[k] = n
-	}
-	return out
+	return m
 }
 
 // Uptime is the system's uptime in seconds (the guest's clock in a VM).
@@ -319,18 +300,11 @@ func (c *guestCollector) Collect(ch chan<- prometheus.Metric) {
 	if v, ok := mem["MemAvailable"]; ok {
 		ch <- prometheus.MustNewConstMetric(c.memAvail, prometheus.GaugeValue, float64(v))
 	}
-	// First line of /proc/stat: cpu user nice system idle iowait irq softirq steal ...
-	line, _, _ := strings.Cut(readTrim("/proc/stat"), "\n")
-	f := strings.Fields(line)
-	modes := []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
-	const userHZ = 100 // USER_HZ is 100 on every Linux ABI vcbench runs on
-	for i, m := range modes {
-		if i+1 >= len(f) {
-			break
-		}
-		v, err := strconv.ParseFloat(f[i+1], 64)
-		if err == nil {
-			ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, v/userHZ, m)
-		}
+	times, err := procfs.CPUTimes()
+	if err != nil {
+		return
+	}
+	for i, m := range procfs.CPUModes {
+		ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, times[i], m)
 	}
 }
