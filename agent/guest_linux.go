@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The agent binary is the VM's /init: wire the guest setup here. RunInit
+// calls it only in a VM, which it tells by vcbench.* keys in /proc/cmdline;
+// it looks before it mounts /proc, so PID 1 mounts /proc here first (a
+// no-op when a container runtime mounted it already).
+func init() {
+	GuestSetup = SetupGuest
+	if IsInit() {
+		_ = mountIfAbsent("/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	}
+}
+
+// GuestModuleOrder lists, one a line, the kernel modules the VM guest loads
+// in that order; the image builder writes it (image.ModuleOrderPath).
+const GuestModuleOrder = "/lib/modules/vcbench.order"
+
+// guestLinkWait bounds the wait for eth0 after virtio_net is loaded.
+const guestLinkWait = 5 * time.Second
+
+// SetupGuest is the VM's GuestSetup: it loads the guest's modules in the
+// order the image lists, brings up lo and eth0 and gives eth0 the address
+// of the kernel parameters vcbench.ip (CIDR) and vcbench.gw (default
+// route). It does the least it can: it runs on the boot's critical path.
+func SetupGuest(params map[string]string) error {
+	if err := loadModules(GuestModuleOrder); err != nil {
+		return err
+	}
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ip := params["ip"]
+	if ip == "" {
+		return nil // no network asked for
+	}
+	addr, err := netlink.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("vcbench.ip=%s: %w", ip, err)
+	}
+	eth, err := waitLink("eth0", guestLinkWait)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(eth, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("address %s on eth0: %w", ip, err)
+	}
+	if err := netlink.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("bring up eth0: %w", err)
+	}
+	if gw := params["gw"]; gw != "" {
+		g := net.ParseIP(gw)
+		if g == nil {
+			return fmt.Errorf("vcbench.gw=%s: not an IP address", gw)
+		}
+		err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: g})
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("default route via %s: %w", gw, err)
+		}
+	}
+	return nil
+}
+
+// loadModules loads each module file listed in order with finit_module;
+// one already loaded (or built in) is fine. A missing list means a kernel
+// with everything built in.
+func loadModules(order string) error {
+	b, err := os.ReadFile(order)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read module list: %w", err)
+	}
+	for _, path := range strings.Fields(string(b)) {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("load module: %w", err)
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("load module %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// waitLink polls for a network link: the driver usually creates it while
+// its module loads, but a device may probe asynchronously.
+func waitLink(name string, limit time.Duration) (netlink.Link, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		l, err := netlink.LinkByName(name)
+		if err == nil {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no %s after %v: %w", name, limit, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
