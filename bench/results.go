@@ -57,6 +57,8 @@ type RuntimeInfo struct {
 	Settings  map[string]string `json:"settings,omitempty"`
 	Skipped   string            `json:"skipped,omitempty"`
 	Errors    []string          `json:"errors,omitempty"`
+	// Density is set when the scenario swept instance counts.
+	Density *DensityInfo `json:"density,omitempty"`
 }
 
 // RunInfo is run.json.

@@ -71,7 +71,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer r.client.CloseIdleConnections()
 	sc := r.Scenario
 	if r.Progress != nil {
-		r.Progress.Begin(len(sc.Runtimes) * (sc.Warmup + sc.Trials))
+		total := len(sc.Runtimes) * (sc.Warmup + sc.Trials)
+		if sc.Density != nil {
+			total = 0
+			for _, rc := range sc.Runtimes {
+				total += len(sc.Density.StepsFor(rc.RuntimeName()))
+			}
+		}
+		r.Progress.Begin(total)
 		defer r.Progress.End()
 	}
 	var failed, ran int
@@ -136,6 +143,17 @@ func (r *Runner) runRuntime(ctx context.Context, rc scenarios.RuntimeConfig) (ok
 			skip(perr.Error())
 			return 0, 0, nil
 		}
+	}
+	if r.Scenario.Density != nil {
+		if err := r.runDensity(ctx, rt, rc); err != nil {
+			if ctx.Err() != nil {
+				return 0, 0, ctx.Err()
+			}
+			msg := "density: " + err.Error()
+			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+			return 0, 1, nil
+		}
+		return 1, 0, nil
 	}
 	described := false
 	for t := -r.Scenario.Warmup; t < r.Scenario.Trials; t++ {

@@ -281,6 +281,14 @@ func (s *Scenario) validate() error {
 		if err := d.validate(); err != nil {
 			return err
 		}
+		for rt, n := range d.MaxInstances {
+			if !names[rt] {
+				return d.pos.errorf("max_instances", "density.max_instances."+rt, "no runtime is named %q", rt)
+			}
+			if n < 1 {
+				return d.pos.errorf("max_instances", "density.max_instances."+rt, "%d is below 1", n)
+			}
+		}
 	}
 	return nil
 }

@@ -101,12 +101,20 @@ type WorkloadConfig struct {
 
 // Density sweeps the number of concurrent instances (see the density issue).
 type Density struct {
-	Steps     []int    `yaml:"steps"`
-	Batch     int      `yaml:"batch"`
-	BudgetMiB int      `yaml:"budget_mib"`
-	MaxStart  Duration `yaml:"max_start"`
-	Workload  string   `yaml:"workload"`
-	KSM       bool     `yaml:"ksm"`
+	// Steps are the instance counts to measure at, increasing.
+	Steps []int `yaml:"steps"`
+	// Batch starts this many instances at once (0 or 1: one after another).
+	Batch int `yaml:"batch"`
+	// BudgetMiB stops the sweep once the host's used memory grew by more.
+	BudgetMiB int `yaml:"budget_mib"`
+	// MaxStart stops the sweep when an instance takes longer to be ready.
+	MaxStart Duration `yaml:"max_start"`
+	// Workload, if set, runs in every instance at once at each step.
+	Workload string `yaml:"workload"`
+	// KSM measures memory again with kernel same-page merging on.
+	KSM bool `yaml:"ksm"`
+	// MaxInstances caps the sweep per runtime name (e.g. fewer VMs than containers).
+	MaxInstances map[string]int `yaml:"max_instances"`
 
 	pos positions
 }
@@ -155,4 +163,20 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s: %s", loc, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}
+
+// StepsFor returns the density steps that apply to the runtime named name:
+// all of Steps, cut at its MaxInstances (which becomes the last step).
+func (d *Density) StepsFor(name string) []int {
+	max, ok := d.MaxInstances[name]
+	if !ok {
+		return d.Steps
+	}
+	var out []int
+	for _, k := range d.Steps {
+		if k < max {
+			out = append(out, k)
+		}
+	}
+	return append(out, max)
 }

@@ -1,0 +1,363 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vcbench/internal/procfs"
+	"vcbench/scenarios"
+	"vcbench/workload"
+)
+
+// DensityInfo is how a runtime's density sweep ended, in run.json.
+type DensityInfo struct {
+	Reached          int    `json:"reached"`            // instances running at the last completed step
+	Stop             string `json:"stop"`               // why the sweep ended
+	PageCacheDropped bool   `json:"page_cache_dropped"` // host page cache dropped before each memory reading
+	KSM              string `json:"ksm,omitempty"`      // what was done with KSM
+	MemoryMetric     string `json:"memory_metric"`      // per-instance figure used for the mean
+}
+
+// Density sample conventions: workload "density"; per started instance the
+// metric "ready" with trial = the instance's position (1-based) and label
+// k = the step it belongs to; per instance and step its host memory
+// figures (host_pss, cgroup_usage, ...) with labels k and instance; per
+// step (trial = k) "instance_memory_mean", "host_used" (MemAvailable drop
+// since the sweep began) and "host_cpu_busy" (fraction of all host CPUs busy
+// during the step); with a steady workload, "<workload>_<metric>" per
+// instance.
+const densityWorkload = "density"
+
+// preferredMemory picks the per-instance memory figure to average: PSS for
+// processes (QEMU, native agent), cgroup usage for containers.
+var preferredMemory = []string{"host_pss", "cgroup_usage", "host_rss"}
+
+// runDensity sweeps the number of concurrent instances of one runtime.
+func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig) error {
+	d := r.Scenario.Density
+	name := rc.RuntimeName()
+	info := DensityInfo{}
+	var (
+		insts []Instance
+		mu    sync.Mutex
+	)
+	defer func() {
+		// Stop all, in parallel, whatever ended the sweep.
+		var wg sync.WaitGroup
+		var errs []error
+		for _, inst := range insts {
+			wg.Add(1)
+			go func(inst Instance) {
+				defer wg.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), r.Scenario.Timeouts.StopTimeout()+10*time.Second)
+				defer cancel()
+				if err := inst.Stop(sctx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}(inst)
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, "density stop: "+err.Error()) })
+		}
+		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Density = &info })
+	}()
+
+	info.PageCacheDropped = dropPageCache()
+	base, err := memAvailable()
+	if err != nil {
+		return err
+	}
+	budget := float64(d.BudgetMiB) * (1 << 20)
+	mk := func(metric, unit, better string, trial int, v float64, labels map[string]string) Sample {
+		return Sample{Scenario: r.Scenario.Name, Runtime: name, Workload: densityWorkload, Metric: metric,
+			Unit: unit, Better: better, Trial: trial, Value: v, Labels: labels}
+	}
+	batch := d.Batch
+	if batch < 1 {
+		batch = 1
+	}
+	steps := d.StepsFor(name)
+	info.Stop = fmt.Sprintf("completed every step up to %d", steps[len(steps)-1])
+	for _, k := range steps {
+		if err := ctx.Err(); err != nil {
+			info.Stop = "interrupted"
+			return err
+		}
+		kl := strconv.Itoa(k)
+		if r.Progress != nil {
+			r.Progress.Step(fmt.Sprintf("%s density k=%d", name, k))
+		}
+		cpu0, _ := procfs.CPUTimes()
+		var batchSamples []Sample
+		var stopReason string
+		for len(insts) < k && stopReason == "" {
+			n := min(batch, k-len(insts))
+			type started struct {
+				inst  Instance
+				ready time.Duration
+				err   error
+			}
+			res := make([]started, n)
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i, pos int) {
+					defer wg.Done()
+					res[i].inst, res[i].ready, res[i].err = r.startReady(ctx, rt, rc, fmt.Sprintf("%s-d%d", name, pos))
+				}(i, len(insts)+i+1)
+			}
+			wg.Wait()
+			for _, s := range res {
+				if s.inst != nil {
+					insts = append(insts, s.inst)
+				}
+			}
+			for i, s := range res {
+				if s.err != nil {
+					stopReason = fmt.Sprintf("instance %d failed to start: %v", len(insts)+1, s.err)
+					break
+				}
+				pos := len(insts) - n + i + 1
+				batchSamples = append(batchSamples, mk("ready", workload.UnitSeconds, "lower", pos, s.ready.Seconds(), map[string]string{"k": kl}))
+				if d.MaxStart.D > 0 && s.ready > d.MaxStart.D {
+					stopReason = fmt.Sprintf("instance %d took %s to start, above max_start %s", pos, s.ready.Round(time.Millisecond), d.MaxStart.D)
+				}
+			}
+		}
+		if stopReason != "" {
+			if err := ctx.Err(); err != nil {
+				info.Stop = "interrupted"
+				return err
+			}
+			r.appendAndObserve(batchSamples)
+			info.Stop = stopReason
+			return nil
+		}
+		if d.Workload != "" {
+			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, workload.Kind(d.Workload), kl, mk)...)
+		}
+		memSamples, mean, metric := densityMemory(insts, kl, mk)
+		info.MemoryMetric = metric
+		batchSamples = append(batchSamples, memSamples...)
+		batchSamples = append(batchSamples, mk("instance_memory_mean", workload.UnitBytes, "lower", k, mean, map[string]string{"k": kl, "source": metric}))
+		dropPageCache()
+		avail, err := memAvailable()
+		if err != nil {
+			return err
+		}
+		used := float64(base) - float64(avail)
+		batchSamples = append(batchSamples, mk("host_used", workload.UnitBytes, "lower", k, used, map[string]string{"k": kl}))
+		if cpu1, err := procfs.CPUTimes(); err == nil && cpu0 != nil {
+			batchSamples = append(batchSamples, mk("host_cpu_busy", "ratio", "lower", k, busyFraction(cpu0, cpu1), map[string]string{"k": kl}))
+		}
+		if err := r.appendAndObserve(batchSamples); err != nil {
+			return err
+		}
+		if r.Progress != nil {
+			r.Progress.Done(fmt.Sprintf("%s density k=%d", name, k), nil)
+		}
+		info.Reached = k
+		r.logf("%s density: %d instances up, host used %.0f MiB, mean %s %.1f MiB", name, k, used/(1<<20), metric, mean/(1<<20))
+		if budget > 0 && used > budget {
+			info.Stop = fmt.Sprintf("host memory budget reached: %.0f MiB used > budget_mib %d at %d instances", used/(1<<20), d.BudgetMiB, k)
+			return nil
+		}
+	}
+	if d.KSM {
+		info.KSM = r.densityKSM(ctx, insts, mk)
+	}
+	return nil
+}
+
+func (r *Runner) appendAndObserve(s []Sample) error {
+	if len(s) == 0 {
+		return nil
+	}
+	if err := r.Store.Append(s...); err != nil {
+		return err
+	}
+	for _, o := range r.Observers {
+		o.Samples(s)
+	}
+	return nil
+}
+
+// startReady starts one instance and waits for its agent; on failure nothing is left.
+func (r *Runner) startReady(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig, name string) (Instance, time.Duration, error) {
+	spec := InstanceSpec{
+		RunID:        r.Store.Info().RunID,
+		Name:         name,
+		Config:       rc,
+		RawDir:       r.Store.RawDir(),
+		ScratchDir:   r.Env.scratch(r.Store.Dir),
+		StartTimeout: r.Scenario.Timeouts.StartTimeout(),
+		StopTimeout:  r.Scenario.Timeouts.StopTimeout(),
+	}
+	sctx, cancel := context.WithTimeout(ctx, spec.StartTimeout)
+	defer cancel()
+	launch := time.Now()
+	inst, err := rt.Start(sctx, spec)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.waitReady(sctx, inst); err != nil {
+		return inst, 0, fmt.Errorf("agent never became ready within %s: %w%s", spec.StartTimeout, err, exitReason(inst))
+	}
+	return inst, time.Since(launch), nil
+}
+
+// densityMemory reads every instance's host memory; it returns the samples,
+// the mean of the preferred figure and that figure's name.
+func densityMemory(insts []Instance, k string, mk func(string, string, string, int, float64, map[string]string) Sample) ([]Sample, float64, string) {
+	var out []Sample
+	var sum float64
+	var n int
+	metric := ""
+	for i, inst := range insts {
+		m, err := inst.HostMemory()
+		if err != nil {
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for key := range m {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, key := range keys {
+			out = append(out, mk(key, workload.UnitBytes, "lower", i+1, m[key], map[string]string{"k": k, "instance": strconv.Itoa(i + 1)}))
+		}
+		for _, p := range preferredMemory {
+			if v, ok := m[p]; ok {
+				if metric == "" {
+					metric = p
+				}
+				if p == metric {
+					sum += v
+					n++
+				}
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return out, 0, metric
+	}
+	return out, sum / float64(n), metric
+}
+
+// densityWorkload runs one workload in every instance at once and records
+// each instance's figures.
+func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, string, string, int, float64, map[string]string) Sample) []Sample {
+	results := make([]*workload.Result, len(insts))
+	errs := make([]error, len(insts))
+	var wg sync.WaitGroup
+	for i, inst := range insts {
+		wg.Add(1)
+		go func(i int, inst Instance) {
+			defer wg.Done()
+			results[i], errs[i] = r.runWorkload(ctx, inst, workload.Params{Kind: kind}, r.Scenario.Timeouts.WorkloadTimeout())
+		}(i, inst)
+	}
+	wg.Wait()
+	var out []Sample
+	for i, res := range results {
+		if errs[i] != nil {
+			r.logf("density k=%s instance %d: %s: %v", k, i+1, kind, errs[i])
+			continue
+		}
+		for _, m := range res.Metrics {
+			out = append(out, mk(string(kind)+"_"+m.Name, m.Unit, m.Better, i+1, m.Value, map[string]string{"k": k, "instance": strconv.Itoa(i + 1)}))
+		}
+	}
+	return out
+}
+
+// densityKSM turns KSM on with every instance running, waits (bounded) for
+// its sharing to settle, and records memory again with label ksm=on. It
+// restores KSM's previous setting.
+func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(string, string, string, int, float64, map[string]string) Sample) string {
+	const ksm = "/sys/kernel/mm/ksm/"
+	old, err := os.ReadFile(ksm + "run")
+	if err != nil {
+		return "not available on this host (" + err.Error() + ")"
+	}
+	if err := os.WriteFile(ksm+"run", []byte("1"), 0); err != nil {
+		return "could not be enabled: " + err.Error()
+	}
+	defer os.WriteFile(ksm+"run", old, 0)
+	last, stable := -1, 0
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && stable < 3 && ctx.Err() == nil {
+		time.Sleep(time.Second)
+		b, _ := os.ReadFile(ksm + "pages_sharing")
+		v, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if v == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = v
+	}
+	k := strconv.Itoa(len(insts))
+	samples, mean, metric := densityMemory(insts, k, mk)
+	for i := range samples {
+		samples[i].Labels["ksm"] = "on"
+	}
+	samples = append(samples, mk("instance_memory_mean", workload.UnitBytes, "lower", len(insts), mean, map[string]string{"k": k, "source": metric, "ksm": "on"}))
+	r.appendAndObserve(samples)
+	if stable < 3 {
+		return fmt.Sprintf("enabled at %d instances; pages_sharing had not settled after 60 s (%d)", len(insts), last)
+	}
+	return fmt.Sprintf("enabled at %d instances; settled at pages_sharing=%d", len(insts), last)
+}
+
+// dropPageCache asks the kernel to drop clean caches (root only) so that
+// MemAvailable differences reflect instances, not file I/O.
+func dropPageCache() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	syncFS()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0) == nil
+}
+
+func memAvailable() (uint64, error) {
+	m, err := procfs.Meminfo()
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m["MemAvailable"]
+	if !ok {
+		return 0, fmt.Errorf("/proc/meminfo has no MemAvailable")
+	}
+	return v, nil
+}
+
+func busyFraction(a, b []float64) float64 {
+	var total, idle float64
+	for i := range a {
+		d := b[i] - a[i]
+		total += d
+		if i == 3 || i == 4 { // idle, iowait
+			idle += d
+		}
+	}
+	if total <= 0 {
+		return 0
+	}
+	return 1 - idle/total
+}
+
+func syncFS() { unix.Sync() }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"vcbench/bench"
+)
+
+func runScenarioFile(t *testing.T, text string, extra ...string) (*bench.Run, error) {
+	t.Helper()
+	vcbench, agent := binaries(t)
+	dir := t.TempDir()
+	scen := filepath.Join(dir, "s.yaml")
+	os.WriteFile(scen, []byte(text), 0o644)
+	args := append([]string{"run", scen, "--out", filepath.Join(dir, "results"), "--json", "--agent", agent, "--state-dir", filepath.Join(dir, "state")}, extra...)
+	stdout, runErr := exec.Command(vcbench, args...).Output()
+	var sum JSONSummary
+	if err := json.Unmarshal(stdout, &sum); err != nil {
+		t.Fatalf("vcbench run: %v\n%s\nstderr:\n%s", runErr, stdout, stderrOf(runErr))
+	}
+	run, err := bench.ReadRun(sum.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run, runErr
+}
+
+// TestDensityNative sweeps 1, 2, 3 native agents: every step has its
+// figures and every instance its startup time.
+func TestDensityNative(t *testing.T) {
+	run, err := runScenarioFile(t, `name: d
+runtimes:
+  - kind: native
+density:
+  steps: [1, 2, 3]
+  workload: syscall
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, s := range run.Samples {
+		if s.Workload != "density" {
+			t.Errorf("sample of workload %q in a density run", s.Workload)
+		}
+		got[s.Metric]++
+		if s.Metric != "host_cpu_busy" && s.Metric != "host_used" && !(s.Value > 0) {
+			t.Errorf("%s = %v (labels %v)", s.Metric, s.Value, s.Labels)
+		}
+	}
+	want := map[string]int{"ready": 3, "host_pss": 1 + 2 + 3, "instance_memory_mean": 3, "host_used": 3, "host_cpu_busy": 3, "syscall_getppid": 1 + 2 + 3}
+	for m, n := range want {
+		if got[m] != n {
+			t.Errorf("%s: %d samples, want %d", m, got[m], n)
+		}
+	}
+	d := run.Info.Runtimes[0].Density
+	if d == nil || d.Reached != 3 || !strings.Contains(d.Stop, "completed") || d.MemoryMetric != "host_pss" {
+		t.Errorf("density info %+v", d)
+	}
+}
+
+// TestDensityBudgetStops gives the sweep a 64 MiB budget while each
+// instance keeps the memory workload's arrays (3 arrays of 4 × the
+// last-level cache: 384 MiB on the 32 MiB-L3 development machine): it must
+// stop after the first step, say why, and leave nothing running.
+func TestDensityBudgetStops(t *testing.T) {
+	run, err := runScenarioFile(t, `name: d
+runtimes:
+  - kind: native
+density:
+  steps: [1, 2, 4]
+  budget_mib: 64
+  workload: memory
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := run.Info.Runtimes[0].Density
+	if d == nil || d.Reached != 1 || !strings.Contains(d.Stop, "budget") {
+		t.Fatalf("density info %+v, want a budget stop at 1", d)
+	}
+	if run.Info.Status != bench.StatusComplete {
+		t.Errorf("a budget stop is a normal end; status %s", run.Info.Status)
+	}
+	out, _ := exec.Command("pgrep", "-f", filepath.Join(run.Dir, "scratch")).Output()
+	if len(out) > 0 {
+		t.Errorf("agents left running: %s", out)
+	}
+}
