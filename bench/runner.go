@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/workload"
 )
@@ -328,11 +329,20 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		}
 	}
 	if !warm {
-		err := r.saveGET(ctx, inst, "/metrics", fmt.Sprintf("scrape-%s-%d.prom", name, trial))
+		figs, err := metrics.ScrapeGuest(ctx, inst.Addr(), filepath.Join(r.Store.RawDir(), fmt.Sprintf("scrape-%s-%d.prom", name, trial)))
+		if err != nil {
+			err = fmt.Errorf("scrape of %s: %w", spec.Name, err)
+		}
 		for _, o := range r.Observers {
 			o.Scraped(name, err)
 		}
 		if err != nil {
+			return labels, err
+		}
+		for _, f := range figs {
+			batch = append(batch, mk(metrics.GuestWorkload, f.Metric, f.Unit, f.Better, f.Value))
+		}
+		if err := flush(); err != nil {
 			return labels, err
 		}
 	}
