@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"vcbench/bench"
+	"vcbench/report"
+)
+
+// newReportCmd is `vcbench report RUN_DIR [--out DIR] [--lang en|ko]`.
+func newReportCmd() *cobra.Command {
+	var out, lang string
+	var noPNG bool
+	cmd := &cobra.Command{
+		Use:   "report RUN_DIR [RUN_DIR...]",
+		Short: "Write the HTML/Markdown report of a run (several runs: side by side)",
+		Long: `report reads results/<run-id>/ and writes index.html (one self-contained file,
+charts inline), summary.md and charts/*.svg|png. The default output is
+RUN_DIR/report/. Given several run directories (e.g. the same scenario on
+several hosts), it draws them side by side, labelled by host name; then --out
+is required.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			runs := make([]*bench.Run, 0, len(args))
+			for _, dir := range args {
+				r, err := bench.ReadRun(dir)
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				runs = append(runs, r)
+			}
+			if out == "" {
+				if len(args) > 1 {
+					return fmt.Errorf("report: --out is required with several runs")
+				}
+				out = filepath.Join(args[0], "report")
+			}
+			index, err := report.WriteRuns(runs, out, report.Options{Lang: lang, NoPNG: noPNG})
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), index)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default RUN_DIR/report)")
+	cmd.Flags().StringVar(&lang, "lang", report.LangEnglish, "language of the text: en or ko")
+	cmd.Flags().BoolVar(&noPNG, "no-png", false, "write charts as SVG only")
+	return cmd
+}
+
+// newCompareCmd is `vcbench compare OLD NEW [--format text|markdown|json]
+// [--fail-on-regression PCT]`.
+func newCompareCmd() *cobra.Command {
+	var format string
+	var failPct float64
+	cmd := &cobra.Command{
+		Use:   "compare OLD_RUN_DIR NEW_RUN_DIR",
+		Short: "Compare two runs benchstat-style; optionally fail on regressions",
+		Long: `compare prints, for every runtime/workload/metric, the median ± 95% CI of both
+runs, the change, and the Mann–Whitney U p-value; "~" means not significant at
+α=0.05. With --fail-on-regression PCT it exits with status 1 when any metric got
+significantly worse ("better" direction respected) by more than PCT percent,
+and lists those rows on stderr: use it to gate CI.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			old, err := bench.ReadRun(args[0])
+			if err != nil {
+				return fmt.Errorf("compare: %w", err)
+			}
+			new, err := bench.ReadRun(args[1])
+			if err != nil {
+				return fmt.Errorf("compare: %w", err)
+			}
+			rc := report.CompareRuns(old, new)
+			w := cmd.OutOrStdout()
+			switch format {
+			case "text":
+				err = rc.WriteText(w)
+			case "markdown", "md":
+				err = rc.WriteMarkdown(w)
+			case "json":
+				err = rc.WriteJSON(w)
+			default:
+				return fmt.Errorf("compare: --format %q: want text, markdown or json", format)
+			}
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("fail-on-regression") {
+				return nil
+			}
+			return checkRegressions(cmd.ErrOrStderr(), rc, failPct)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
+	cmd.Flags().Float64Var(&failPct, "fail-on-regression", 0, "exit 1 if a significant regression exceeds this many percent")
+	return cmd
+}
+
+// checkRegressions prints the rows that regressed by more than pct and
+// returns exitCode(1) if there are any.
+func checkRegressions(w io.Writer, rc *report.RunComparison, pct float64) error {
+	regs := rc.Regressions(pct)
+	if len(regs) == 0 {
+		fmt.Fprintf(w, "no significant regression above %g%%\n", pct)
+		return nil
+	}
+	fmt.Fprintf(w, "%d significant regression(s) above %g%%:\n", len(regs), pct)
+	for _, r := range regs {
+		fmt.Fprintf(w, "  %s/%s/%s: %s (%s, better is %s)\n", r.Key.Workload, r.Key.Metric, r.Key.Series(),
+			r.Cmp.Delta(), r.Cmp.PN(), r.Better)
+	}
+	return exitCode(1)
+}
+
+// newExportCmd is `vcbench export --format benchfmt RUN_DIR`.
+func newExportCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "export --format benchfmt RUN_DIR",
+		Short: "Print a run in Go benchmark format (for benchstat)",
+		Long: `export prints every sample of a run as a Go benchmark line, e.g.
+BenchmarkCPU/runtime=vm/metric=single_thread 1 71300 ops/s, with config lines
+(cpu, kernel, accel, ...) so that benchstat can compare runs:
+  vcbench export A > a.txt; vcbench export B > b.txt; benchstat a.txt b.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "benchfmt" {
+				return fmt.Errorf("export: --format %q: only benchfmt is supported", format)
+			}
+			r, err := bench.ReadRun(args[0])
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			return report.WriteBenchfmt(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "benchfmt", "output format (benchfmt)")
+	return cmd
+}

@@ -1,0 +1,499 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// Chart is one rendered chart.
+type Chart struct {
+	ID     string // file name stem
+	Family *Family
+	Title  string
+	SVG    []byte
+	PNG    []byte
+}
+
+// Chart sizes.
+const (
+	chartW = 18 * vg.Centimeter
+	chartH = 9 * vg.Centimeter
+	pngDPI = 110
+)
+
+// seriesColors are colour-blind-safe (Okabe–Ito) colours, one per series.
+var seriesColors = []color.Color{
+	color.RGBA{0, 114, 178, 255},   // blue
+	color.RGBA{230, 159, 0, 255},   // orange
+	color.RGBA{0, 158, 115, 255},   // green
+	color.RGBA{204, 121, 167, 255}, // purple
+	color.RGBA{213, 94, 0, 255},    // vermillion
+	color.RGBA{86, 180, 233, 255},  // sky blue
+	color.RGBA{240, 228, 66, 255},  // yellow
+	color.RGBA{0, 0, 0, 255},       // black
+}
+
+func seriesColor(i int) color.Color { return seriesColors[i%len(seriesColors)] }
+
+var sansFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+
+// newPlot returns a plot whose text is set in Liberation Sans.
+func newPlot(title string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font = font.From(sansFont, 13)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = font.From(sansFont, 11)
+		a.Tick.Label.Font = font.From(sansFont, 10)
+	}
+	p.Legend.TextStyle.Font = font.From(sansFont, 10)
+	return p
+}
+
+// rects is a plotter of filled rectangles in data coordinates, used for
+// grouped and stacked bars: placing bars in data units keeps them exactly
+// under their error bars (plotter.BarChart's Offset is in canvas units).
+type rects struct {
+	boxes []rect
+}
+
+type rect struct {
+	x0, x1, y0, y1 float64
+	fill           color.Color
+}
+
+func (r *rects) Plot(c draw.Canvas, p *plot.Plot) {
+	tx, ty := p.Transforms(&c)
+	line := draw.LineStyle{Color: color.Gray{60}, Width: vg.Points(0.4)}
+	for _, b := range r.boxes {
+		pts := []vg.Point{
+			{X: tx(b.x0), Y: ty(b.y0)}, {X: tx(b.x1), Y: ty(b.y0)},
+			{X: tx(b.x1), Y: ty(b.y1)}, {X: tx(b.x0), Y: ty(b.y1)},
+		}
+		c.FillPolygon(b.fill, c.ClipPolygonXY(pts))
+		c.StrokeLines(line, c.ClipLinesXY(append(pts, pts[0]))...)
+	}
+}
+
+func (r *rects) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, ymin = math.Inf(1), math.Inf(1)
+	xmax, ymax = math.Inf(-1), math.Inf(-1)
+	for _, b := range r.boxes {
+		xmin, xmax = math.Min(xmin, b.x0), math.Max(xmax, b.x1)
+		ymin = math.Min(ymin, math.Min(b.y0, b.y1))
+		ymax = math.Max(ymax, math.Max(b.y0, b.y1))
+	}
+	return
+}
+
+// swatch is a legend entry: a filled square.
+type swatch struct{ fill color.Color }
+
+func (s swatch) Thumbnail(c *draw.Canvas) {
+	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}}
+	c.FillPolygon(s.fill, pts)
+}
+
+// errBars is the CI of each bar: centre x, median and the interval.
+type errBars struct {
+	xs, ys, lo, hi []float64
+}
+
+func (e *errBars) Len() int                    { return len(e.xs) }
+func (e *errBars) XY(i int) (float64, float64) { return e.xs[i], e.ys[i] }
+func (e *errBars) YError(i int) (float64, float64) {
+	return e.ys[i] - e.lo[i], e.hi[i] - e.ys[i]
+}
+
+// renderCharts draws every family.
+func renderCharts(m *Model, png bool) ([]Chart, error) {
+	var out []Chart
+	for i := range m.Families {
+		f := &m.Families[i]
+		var h vg.Length = chartH
+		var err error
+		var drawFn func(c draw.Canvas)
+		switch f.Kind {
+		case "startup-box":
+			drawFn, h = startupBox(f)
+		case "startup-phases":
+			drawFn, h = phasesChart(f)
+		default:
+			drawFn, err = groupedBars(f)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chart %s: %w", f.ID, err)
+		}
+		if drawFn == nil {
+			continue
+		}
+		ch := Chart{ID: f.ID, Family: f, Title: chartTitle(f)}
+		if ch.SVG, err = renderSVG(drawFn, chartW, h); err != nil {
+			return nil, fmt.Errorf("chart %s: svg: %w", f.ID, err)
+		}
+		if png {
+			if ch.PNG, err = renderPNG(drawFn, chartW, h); err != nil {
+				return nil, fmt.Errorf("chart %s: png: %w", f.ID, err)
+			}
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+func renderSVG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
+	c := vgsvg.New(w, h)
+	drawFn(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func renderPNG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI), vgimg.UseBackgroundColor(color.White))
+	drawFn(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// chartTitle is the English chart title (the chart fonts have no Hangul).
+func chartTitle(f *Family) string {
+	switch f.Kind {
+	case "startup-box":
+		return "Startup: launch → agent ready, each runtime on its own scale"
+	case "startup-phases":
+		return "Startup phases (median time since launch)"
+	case "host-cpu":
+		return "Host CPU time per instance, by workload"
+	}
+	if f.Workload == "idle" && f.Unit == "bytes" {
+		return "Host memory per instance (idle, after ready)"
+	}
+	if f.Unit == "bytes" {
+		return "Host memory per instance (" + f.Workload + ")"
+	}
+	return fmt.Sprintf("%s: %s", f.Workload, unitTitle(f.Unit))
+}
+
+func unitTitle(unit string) string {
+	switch unit {
+	case "seconds":
+		return "latency (lower is better)"
+	case "bytes_per_second":
+		return "throughput (higher is better)"
+	case "ops_per_second":
+		return "rate (higher is better)"
+	}
+	return unit
+}
+
+// fill paints the canvas white (PNG and SVG alike).
+func fill(c draw.Canvas) {
+	c.FillPolygon(color.White, []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}})
+}
+
+// withLegend draws p on the left and its legend in a column on the right,
+// so that the legend can never cover a bar.
+func withLegend(p *plot.Plot, leg plot.Legend, legendW vg.Length) func(draw.Canvas) {
+	return func(c draw.Canvas) {
+		fill(c)
+		left := c
+		left.Max.X -= legendW
+		right := c
+		right.Min.X = left.Max.X + vg.Points(6)
+		right.Max.Y -= vg.Points(24) // below the title
+		p.Draw(left)
+		leg.Draw(right)
+	}
+}
+
+func newLegend() plot.Legend {
+	leg := plot.NewLegend()
+	leg.TextStyle.Font = font.From(sansFont, 10)
+	leg.Top, leg.Left = true, true
+	leg.Padding = vg.Points(2)
+	return leg
+}
+
+// sigTicks are the default ticks labelled with three significant digits
+// ("0.5", "250") instead of a fixed precision ("250.00").
+type sigTicks struct{}
+
+func (sigTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'g', 4, 64)
+		}
+	}
+	return ts
+}
+
+// groupedBars draws metrics on the X axis with one bar per series side by
+// side, the median as the bar and the 95% CI as an error bar. Series
+// without enough samples for an interval get no error bar.
+func groupedBars(f *Family) (func(draw.Canvas), error) {
+	maxV := 0.0
+	for _, byS := range f.Stats {
+		for _, s := range byS {
+			maxV = math.Max(maxV, s.Median)
+		}
+	}
+	div, ulabel := scale(f.Unit, maxV)
+	p := newPlot(chartTitle(f))
+	p.Y.Label.Text = ulabel + " (bar: median, whisker: 95% CI)"
+	p.Y.Tick.Marker = sigTicks{}
+	p.Y.Min = 0
+	nS := len(f.Series)
+	groupW := 0.8
+	w := groupW / float64(nS)
+	bars := &rects{}
+	eb := &errBars{}
+	leg := newLegend()
+	legendW := 2 * vg.Centimeter
+	for si, series := range f.Series {
+		noCI := false
+		for mi, metric := range f.Metrics {
+			s, ok := f.Stats[metric][series]
+			if !ok {
+				continue
+			}
+			x0 := float64(mi) - groupW/2 + w*float64(si)
+			bars.boxes = append(bars.boxes, rect{x0 + w*0.06, x0 + w*0.94, 0, s.Median / div, seriesColor(si)})
+			if s.HasCI() {
+				eb.xs = append(eb.xs, x0+w/2)
+				eb.ys = append(eb.ys, s.Median/div)
+				eb.lo = append(eb.lo, s.Lo/div)
+				eb.hi = append(eb.hi, s.Hi/div)
+			} else {
+				noCI = true
+			}
+		}
+		name := series
+		if noCI {
+			name += " (no CI: n<6)"
+		}
+		leg.Add(name, swatch{seriesColor(si)})
+		legendW = max(legendW, leg.TextStyle.Width(name)+leg.ThumbnailWidth+vg.Points(12))
+	}
+	p.Add(bars)
+	_, _, _, ymax := bars.DataRange()
+	if eb.Len() > 0 {
+		e, err := plotter.NewYErrorBars(eb)
+		if err != nil {
+			return nil, err
+		}
+		e.LineStyle.Width = vg.Points(1)
+		e.CapWidth = vg.Points(5)
+		p.Add(e)
+		for _, h := range eb.hi {
+			ymax = math.Max(ymax, h)
+		}
+	}
+	p.NominalX(f.Metrics...)
+	p.Y.Padding = vg.Points(2) // NominalX pads by half the first label
+	p.X.Min, p.X.Max = -0.5, float64(len(f.Metrics))-0.5
+	p.Y.Max = ymax * 1.05
+	return withLegend(p, leg, min(legendW, chartW/3)), nil
+}
+
+// tiled draws one row per series under a common title, each row with its
+// own X axis: startup runs from milliseconds (native, containers) to
+// seconds (a VM under TCG), and one shared axis would flatten the fast ones.
+func tiled(title string, rows []string, rowH vg.Length, drawRow func(c draw.Canvas, i int, series string)) (func(draw.Canvas), vg.Length) {
+	titleH := 1.0 * vg.Centimeter
+	h := titleH + rowH*vg.Length(len(rows))
+	return func(c draw.Canvas) {
+		fill(c)
+		ts := draw.TextStyle{Color: color.Black, Font: font.From(sansFont, 13), XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
+		c.FillText(ts, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, title)
+		body := c
+		body.Max.Y -= titleH
+		tiles := draw.Tiles{Rows: len(rows), Cols: 1, PadY: vg.Points(4)}
+		for i, series := range rows {
+			drawRow(tiles.At(body, 0, i), i, series)
+		}
+	}, h
+}
+
+// startupBox draws, per series, a horizontal box plot of "ready" with
+// every trial as a dot, each on its own linear time axis.
+func startupBox(f *Family) (func(draw.Canvas), vg.Length) {
+	stats := f.Stats["ready"]
+	var rows []string
+	for _, series := range f.Series {
+		if _, ok := stats[series]; ok {
+			rows = append(rows, series)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, 0
+	}
+	return tiled(chartTitle(f), rows, 2.4*vg.Centimeter, func(c draw.Canvas, i int, series string) {
+		s := stats[series]
+		hi := s.Values[len(s.Values)-1]
+		div, ulabel := scale("seconds", s.Median)
+		p := newPlot("")
+		p.X.Tick.Marker = sigTicks{}
+		p.Y.Label.Text = series
+		p.Y.Tick.Marker = plot.ConstantTicks(nil)
+		p.Y.Min, p.Y.Max = -0.6, 0.6
+		p.X.Label.Text = fmt.Sprintf("%s (median %s, n=%d)", ulabel, formatValue("seconds", s.Median), s.N)
+		vals := make(plotter.Values, len(s.Values))
+		pts := make(plotter.XYs, len(s.Values))
+		for j, v := range s.Values {
+			vals[j] = v / div
+			pts[j].X, pts[j].Y = v/div, 0.35
+		}
+		ci := series
+		if i := strings.IndexByte(ci, '/'); i >= 0 {
+			ci = ci[i+1:]
+		}
+		b, err := plotter.NewBoxPlot(vg.Points(22), 0, vals)
+		if err == nil {
+			b.Horizontal = true
+			b.FillColor = lighten(seriesColor(i))
+			b.MedianStyle.Width = vg.Points(2.5)
+			p.Add(b)
+		}
+		if sc, err := plotter.NewScatter(pts); err == nil {
+			sc.GlyphStyle.Color = seriesColor(i)
+			sc.GlyphStyle.Radius = vg.Points(2.5)
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			p.Add(sc)
+		}
+		p.X.Min = 0
+		p.X.Max = hi / div * 1.08
+		p.Draw(c)
+	})
+}
+
+// lighten mixes a colour halfway to white for box fills.
+func lighten(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	return color.RGBA{uint8((r>>8 + 255) / 2), uint8((g>>8 + 255) / 2), uint8((b>>8 + 255) / 2), 255}
+}
+
+// phaseSegment is one stacked piece of a startup bar: from the previous
+// milestone to this one.
+type phaseSegment struct {
+	name   string
+	x0, x1 float64
+}
+
+// phases orders one series' startup milestones by their median and turns
+// them into segments that end at "ready".
+func phases(byMetric map[string]map[string]Stat, series string) []phaseSegment {
+	type ms struct {
+		name string
+		t    float64
+	}
+	var list []ms
+	ready := math.NaN()
+	for metric, byS := range byMetric {
+		s, ok := byS[series]
+		if !ok {
+			continue
+		}
+		if metric == "ready" {
+			ready = s.Median
+			continue
+		}
+		list = append(list, ms{metric, s.Median})
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].t != list[j].t {
+			return list[i].t < list[j].t
+		}
+		return list[i].name < list[j].name
+	})
+	if !math.IsNaN(ready) {
+		list = append(list, ms{"ready", ready})
+	}
+	var out []phaseSegment
+	prev := 0.0
+	for _, m := range list {
+		t := math.Max(m.t, prev)
+		out = append(out, phaseSegment{m.name, prev, t})
+		prev = t
+	}
+	return out
+}
+
+// phasePalette gives each milestone one colour across all series.
+var phasePalette = map[string]color.Color{
+	"qemu_spawn":       color.RGBA{86, 180, 233, 255},
+	"qmp_ready":        color.RGBA{204, 121, 167, 255},
+	"kernel_start":     color.RGBA{213, 94, 0, 255},
+	"agent_start":      color.RGBA{0, 114, 178, 255},
+	"namespaces_ready": color.RGBA{86, 180, 233, 255},
+	"init_exec":        color.RGBA{240, 228, 66, 255},
+	"agent_exec":       color.RGBA{0, 158, 115, 255},
+	"ready":            color.Gray{170},
+}
+
+func phaseColor(name string) color.Color {
+	if c, ok := phasePalette[name]; ok {
+		return c
+	}
+	return seriesColor(metricRank(name) + len(name))
+}
+
+// phasesChart draws one horizontal stacked bar per series, each with its
+// own time axis and its legend on the right.
+func phasesChart(f *Family) (func(draw.Canvas), vg.Length) {
+	var rows []string
+	for _, series := range f.Series {
+		if len(phases(f.Stats, series)) > 0 {
+			rows = append(rows, series)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, 0
+	}
+	return tiled(chartTitle(f), rows, 3.0*vg.Centimeter, func(c draw.Canvas, _ int, series string) {
+		segs := phases(f.Stats, series)
+		end := segs[len(segs)-1].x1
+		div, ulabel := scale("seconds", end)
+		p := newPlot("")
+		p.X.Tick.Marker = sigTicks{}
+		p.Y.Label.Text = series
+		p.Y.Tick.Marker = plot.ConstantTicks(nil)
+		p.Y.Min, p.Y.Max = -0.5, 0.5
+		p.X.Label.Text = fmt.Sprintf("%s since launch (ready at %s)", ulabel, formatValue("seconds", end))
+		p.X.Min = 0
+		bars := &rects{}
+		leg := newLegend()
+		leg.TextStyle.Font = font.From(sansFont, 9)
+		for _, sg := range segs {
+			bars.boxes = append(bars.boxes, rect{sg.x0 / div, sg.x1 / div, -0.3, 0.3, phaseColor(sg.name)})
+			leg.Add(fmt.Sprintf("→ %s (%s)", sg.name, formatValue("seconds", sg.x1)), swatch{phaseColor(sg.name)})
+		}
+		p.Add(bars)
+		p.X.Max = end / div * 1.02
+		left := c
+		left.Max.X = c.Min.X + (c.Max.X-c.Min.X)*0.7
+		right := c
+		right.Min.X = left.Max.X + vg.Points(8)
+		p.Draw(left)
+		leg.Draw(right)
+	})
+}
