@@ -184,11 +184,14 @@ func chartTitle(f *Family) string {
 	case "host-cpu":
 		return "Host CPU time per instance, by workload"
 	}
-	if f.Workload == "idle" && f.Unit == "bytes" {
+	if f.hostMemory() && f.Workload == "idle" {
 		return "Host memory per instance (idle, after ready)"
 	}
-	if f.Unit == "bytes" {
+	if f.hostMemory() {
 		return "Host memory per instance (" + f.Workload + ")"
+	}
+	if f.Unit == "bytes" {
+		return f.Workload + ": memory"
 	}
 	return fmt.Sprintf("%s: %s", f.Workload, unitTitle(f.Unit))
 }

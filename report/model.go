@@ -356,3 +356,17 @@ func instanceNum(name string) int {
 	}
 	return 0
 }
+
+// hostMemory reports whether every metric of the family is a host-side
+// memory figure (host_pss, cgroup_usage, ...).
+func (f *Family) hostMemory() bool {
+	if f.Kind != "bars" || f.Unit != "bytes" {
+		return false
+	}
+	for _, m := range f.Metrics {
+		if !isHostMemory(m) {
+			return false
+		}
+	}
+	return true
+}

@@ -153,7 +153,7 @@ func explain(lang string, f *Family) string {
 	key := f.Kind
 	if f.Kind == "bars" {
 		key = f.Workload
-		if f.Unit == "bytes" {
+		if f.hostMemory() {
 			key = "host-memory"
 		}
 	}
