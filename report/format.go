@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -81,10 +82,9 @@ func sig3(x float64) string {
 		return fmt.Sprintf("%.1f", x)
 	case a >= 1:
 		return fmt.Sprintf("%.2f", x)
-	case a >= 0.001:
-		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
 	}
-	return fmt.Sprintf("%.3g", x)
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 3, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
 // formatRatio prints a ratio such as 0.98× or 12.3×.
