@@ -179,13 +179,18 @@ func (r *Record) Teardown(grace time.Duration) error {
 	}
 	for _, l := range r.Links {
 		if link, err := netlink.LinkByName(l); err == nil {
-			if err := netlink.LinkDel(link); err != nil {
+			// ENODEV: the kernel removed it meanwhile (its namespace just went).
+			if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("delete link %s: %w", l, err))
 			}
 		}
 	}
 	for i := len(r.Cgroups) - 1; i >= 0; i-- {
-		errs = append(errs, RemoveCgroupDir(r.Cgroups[i]))
+		err := RemoveCgroupDir(r.Cgroups[i])
+		if err == nil {
+			removeEmptyParents(r.Cgroups[i])
+		}
+		errs = append(errs, err)
 	}
 	for i := len(r.Paths) - 1; i >= 0; i-- {
 		if err := os.RemoveAll(r.Paths[i]); err != nil {
@@ -236,6 +241,20 @@ func RemoveCgroupDir(path string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("remove cgroup %s: %w", path, err)
+}
+
+// removeEmptyParents removes the groups above a removed instance group up
+// to and including the one named "vcbench" (<own>/vcbench/<run-id>), each
+// only if empty: other runs and instances keep theirs.
+func removeEmptyParents(path string) {
+	if !strings.Contains(path, "/vcbench/") {
+		return
+	}
+	for p := filepath.Dir(path); p != "/" && p != "."; p = filepath.Dir(p) {
+		if syscall.Rmdir(p) != nil || filepath.Base(p) == "vcbench" {
+			return
+		}
+	}
 }
 
 func removeCgroupTree(path string) error {

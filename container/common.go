@@ -1,0 +1,299 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"vcbench/bench"
+	"vcbench/image"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// Options are settings of the container runtimes that scenario files do
+// not carry.
+type Options struct {
+	// Subnet is the IPv4 range the per-instance /30s come from; empty
+	// means $VCBENCH_CONTAINER_SUBNET, else DefaultSubnet.
+	Subnet string
+}
+
+func (o Options) subnet() string {
+	if o.Subnet != "" {
+		return o.Subnet
+	}
+	if s := os.Getenv(SubnetEnv); s != "" {
+		return s
+	}
+	return DefaultSubnet
+}
+
+// userNSBase is the first host uid/gid that a user namespace maps its root to.
+const userNSBase, userNSSize = 100000, 65536
+
+// validate checks the settings every container kind shares.
+func validate(cfg scenarios.RuntimeConfig, want scenarios.RuntimeKind) error {
+	if cfg.Kind != want {
+		return fmt.Errorf("runtime kind %q given to the %s backend", cfg.Kind, want)
+	}
+	if cfg.VCPUs < 0 {
+		return fmt.Errorf("%s: vcpus %d: must not be negative", cfg.RuntimeName(), cfg.VCPUs)
+	}
+	if cfg.MemoryMiB < 0 {
+		return fmt.Errorf("%s: memory_mib %d: must not be negative", cfg.RuntimeName(), cfg.MemoryMiB)
+	}
+	if len(cfg.Hostname) > 64 {
+		return fmt.Errorf("%s: hostname %q: longer than 64 bytes", cfg.RuntimeName(), cfg.Hostname)
+	}
+	if cfg.Network != "" && cfg.Network != "veth" {
+		return fmt.Errorf("%s: network %q: containers support only veth", cfg.RuntimeName(), cfg.Network)
+	}
+	return nil
+}
+
+// prepare checks what every container kind needs on the host.
+func prepare(env bench.Env) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (namespaces, cgroups, veth)")
+	}
+	rootfs := image.Paths{Dir: env.ImageDir}.Rootfs()
+	if _, err := os.Stat(filepath.Join(rootfs, image.AgentPathInImage)); err != nil {
+		return fmt.Errorf("rootfs not built (run `vcbench images`): %w", err)
+	}
+	return nil
+}
+
+// safeName makes a string usable in file, cgroup and container names.
+func safeName(s string) string {
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+			return c
+		}
+		return '_'
+	}, s)
+}
+
+// base is what the container and OCI instances share: the record of their
+// resources, the veth, the cgroup, the scratch directory, phases.
+type base struct {
+	kind   scenarios.RuntimeKind
+	cfg    scenarios.RuntimeConfig
+	spec   bench.InstanceSpec
+	rec    *state.Record
+	launch time.Time
+	t0     int64 // CLOCK_MONOTONIC at launch, ns
+	alloc  *allocator
+
+	mu      sync.Mutex
+	slot    *slot
+	cg      *cgroup
+	scratch string
+	log     *os.File
+	phases  []bench.Phase
+	stopped bool
+}
+
+func newBase(kind scenarios.RuntimeKind, cfg scenarios.RuntimeConfig, env bench.Env, spec bench.InstanceSpec, alloc *allocator) *base {
+	return &base{
+		kind: kind, cfg: cfg, spec: spec, alloc: alloc,
+		rec:    state.New(env.StateDir, spec.RunID, spec.Name, string(kind)),
+		launch: time.Now(), t0: monoNow(),
+	}
+}
+
+// phase records a milestone given on CLOCK_MONOTONIC.
+func (b *base) phase(name string, mono int64) {
+	b.mu.Lock()
+	b.phases = append(b.phases, bench.Phase{Name: name, Since: time.Duration(mono - b.t0)})
+	b.mu.Unlock()
+}
+
+// Phases implements bench.Phaser.
+func (b *base) Phases() []bench.Phase {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]bench.Phase(nil), b.phases...)
+}
+
+// Addr implements bench.Instance.
+func (b *base) Addr() string {
+	if b.slot == nil {
+		return ""
+	}
+	return net.JoinHostPort(b.slot.Peer.String(), strconv.Itoa(AgentPort))
+}
+
+// HostMemory implements bench.Instance: the cgroup's usage and peak.
+func (b *base) HostMemory() (map[string]float64, error) {
+	if b.cg == nil {
+		return nil, errors.New("no cgroup")
+	}
+	return b.cg.memory()
+}
+
+// HostCPUSeconds implements bench.CPUTimer: the cgroup's CPU time.
+func (b *base) HostCPUSeconds() (float64, error) {
+	if b.cg == nil {
+		return 0, errors.New("no cgroup")
+	}
+	return b.cg.cpuSeconds()
+}
+
+// save writes the record; every resource is added to it before creation.
+func (b *base) save() error {
+	if err := b.rec.Save(); err != nil {
+		return fmt.Errorf("save state record for %s: %w", b.spec.Name, err)
+	}
+	return nil
+}
+
+// openLog opens the instance's console log in the raw directory.
+func (b *base) openLog() error {
+	dir := b.spec.RawDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "console-"+safeName(b.spec.Name)+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open console log: %w", err)
+	}
+	b.log = f
+	return nil
+}
+
+// logTail returns the end of the console log, for error messages.
+func (b *base) logTail() string {
+	if b.log == nil {
+		return ""
+	}
+	data, err := os.ReadFile(b.log.Name())
+	if err != nil || len(data) == 0 {
+		return ""
+	}
+	if len(data) > 600 {
+		data = data[len(data)-600:]
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// makeScratch creates the per-instance scratch directory, owned by the
+// container's root (which a user namespace maps elsewhere).
+func (b *base) makeScratch(prefix string) error {
+	dir := b.spec.ScratchDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	b.scratch = filepath.Join(dir, prefix+"-"+safeName(b.spec.RunID)+"-"+safeName(b.spec.Name))
+	b.rec.Paths = append(b.rec.Paths, b.scratch)
+	if err := b.save(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.scratch, 0o755); err != nil {
+		return fmt.Errorf("create scratch dir: %w", err)
+	}
+	if b.cfg.UserNS {
+		if err := os.Chown(b.scratch, userNSBase, userNSBase); err != nil {
+			return fmt.Errorf("chown scratch dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// makeCgroup records, then creates the instance's group with its limits.
+func (b *base) makeCgroup() error {
+	cg, err := planCgroup(b.spec.RunID, b.spec.Name, false)
+	if err != nil {
+		return fmt.Errorf("plan cgroup: %w", err)
+	}
+	b.rec.Cgroups = append(b.rec.Cgroups, cg.dirs...)
+	if err := b.save(); err != nil {
+		return err
+	}
+	b.cg = cg
+	return cg.create(b.cfg.VCPUs, b.cfg.MemoryMiB)
+}
+
+// makeVeth allocates a /30, records its link and creates the pair with the
+// container side in the namespace ns.
+func (b *base) makeVeth(ns any) error {
+	busy := hostPrefixes()
+	s, err := b.alloc.alloc(func(s slot) error {
+		b.rec.Links = append(b.rec.Links, s.Link)
+		if err := b.save(); err != nil {
+			return err
+		}
+		err := createVeth(s, ns)
+		if errors.Is(err, errSlotBusy) {
+			b.rec.Links = b.rec.Links[:len(b.rec.Links)-1] // another vcbench's link
+			if err := b.save(); err != nil {
+				return err
+			}
+			return errSlotBusy
+		}
+		if err != nil {
+			deleteLink(s.Link)
+		}
+		return err
+	}, func(s slot) bool { return overlaps(s, busy) })
+	if err != nil {
+		return err
+	}
+	b.slot = &s
+	return nil
+}
+
+// teardown removes the veth, the cgroup, the scratch dir and closes the
+// log; the processes must be gone. It is idempotent.
+func (b *base) teardown() error {
+	var errs []error
+	if b.slot != nil {
+		if err := deleteLink(b.slot.Link); err != nil {
+			errs = append(errs, err)
+		} else {
+			b.alloc.release(b.slot.Index)
+		}
+	}
+	if b.cg != nil {
+		if err := b.cg.remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if b.scratch != "" {
+		if err := os.RemoveAll(b.scratch); err != nil {
+			errs = append(errs, fmt.Errorf("remove scratch dir: %w", err))
+		}
+	}
+	if b.log != nil {
+		b.log.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// deadline is now+d, or now+def when d is not set.
+func deadline(d time.Duration, def time.Duration) time.Time {
+	if d <= 0 {
+		d = def
+	}
+	return time.Now().Add(d)
+}
+
+func sleepMs(n int) { time.Sleep(time.Duration(n) * time.Millisecond) }
+
+// exitReason words how an instance's init ended for the runner's report.
+func exitReason(oomKills uint64, memoryMiB int, status string) string {
+	if oomKills > 0 {
+		if memoryMiB > 0 {
+			return fmt.Sprintf("killed by the kernel's OOM killer (memory limit %d MiB)", memoryMiB)
+		}
+		return "killed by the kernel's OOM killer"
+	}
+	return status
+}

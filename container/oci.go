@@ -1,0 +1,492 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"vcbench/bench"
+	"vcbench/image"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// OCIRuntime runs the agent with an OCI runtime (crun or runc) from a
+// bundle over the same rootfs as the container runtime, in a network
+// namespace that vcbench created and wired first.
+type OCIRuntime struct {
+	kind  scenarios.RuntimeKind
+	bin   string // crun or runc
+	cfg   scenarios.RuntimeConfig
+	env   bench.Env
+	alloc *allocator
+
+	verOnce sync.Once
+	version string
+}
+
+var (
+	_ bench.Runtime   = (*OCIRuntime)(nil)
+	_ bench.Describer = (*OCIRuntime)(nil)
+	_ bench.Preparer  = (*OCIRuntime)(nil)
+	_ bench.Instance  = (*OCIInstance)(nil)
+	_ bench.Phaser    = (*OCIInstance)(nil)
+	_ bench.CPUTimer  = (*OCIInstance)(nil)
+	_ Exiter          = (*OCIInstance)(nil)
+)
+
+// NewCrun is the bench.Factory of the "oci-crun" runtime.
+func NewCrun(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
+	return newOCI(scenarios.OCICrun, "crun", cfg, env, Options{})
+}
+
+// NewRunc is the bench.Factory of the "oci-runc" runtime.
+func NewRunc(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
+	return newOCI(scenarios.OCIRunc, "runc", cfg, env, Options{})
+}
+
+// NewOCIWithOptions makes an OCI runtime of kind (oci-crun or oci-runc)
+// with settings that scenario files do not carry.
+func NewOCIWithOptions(cfg scenarios.RuntimeConfig, env bench.Env, opts Options) (*OCIRuntime, error) {
+	switch cfg.Kind {
+	case scenarios.OCICrun:
+		return newOCI(cfg.Kind, "crun", cfg, env, opts)
+	case scenarios.OCIRunc:
+		return newOCI(cfg.Kind, "runc", cfg, env, opts)
+	}
+	return nil, fmt.Errorf("runtime kind %q is not an OCI runtime", cfg.Kind)
+}
+
+func newOCI(kind scenarios.RuntimeKind, bin string, cfg scenarios.RuntimeConfig, env bench.Env, opts Options) (*OCIRuntime, error) {
+	if err := validate(cfg, kind); err != nil {
+		return nil, err
+	}
+	a, err := allocatorFor(opts.subnet())
+	if err != nil {
+		return nil, err
+	}
+	return &OCIRuntime{kind: kind, bin: bin, cfg: cfg, env: env, alloc: a}, nil
+}
+
+// Kind implements bench.Runtime.
+func (r *OCIRuntime) Kind() scenarios.RuntimeKind { return r.kind }
+
+// Prepare implements bench.Preparer: root, the rootfs, the runtime binary.
+func (r *OCIRuntime) Prepare(ctx context.Context) error {
+	if err := prepare(r.env); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath(r.bin); err != nil {
+		return fmt.Errorf("%s not installed: %w", r.bin, err)
+	}
+	if r.bin == "crun" && r.env.SelfPath == "" {
+		return errors.New("path of the vcbench binary unknown (needed to wrap crun)")
+	}
+	return nil
+}
+
+// Describe implements bench.Describer: runtime_version is the first lines
+// of `<runtime> --version`; wrapper says how crun was started.
+func (r *OCIRuntime) Describe() map[string]string {
+	r.verOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, r.bin, "--version").Output()
+		if err != nil {
+			r.version = "unknown: " + err.Error()
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) > 2 {
+			lines = lines[:2]
+		}
+		r.version = strings.Join(lines, "; ")
+	})
+	d := map[string]string{
+		"runtime_version": r.version,
+		"cgroup_manager":  "cgroupfs",
+		"network":         "veth in a vcbench-made netns, one /30 per instance from " + r.alloc.base.String() + ", no default route",
+	}
+	if hs, err := hierarchies(); err == nil {
+		_, hybrid := cgroupMode()
+		if w, _ := ociCgroupPlan(r.bin, hs, "x", hybrid); w != nil {
+			d["wrapper"] = "vcbench init oci-exec: private mount namespace without cgroup2, own cgroups bound over their hierarchies"
+		}
+	}
+	return d
+}
+
+// OCIInstance is one container run by crun or runc.
+type OCIInstance struct {
+	*base
+	r      *OCIRuntime
+	id     string
+	root   string // the runtime's --root (per run)
+	bundle string
+	netns  string // bind-mounted network namespace file
+	wrap   *wrapConfig
+	pid    state.Proc
+}
+
+// ociCgroupPlan decides the spec's cgroupsPath for the group rel and
+// whether crun needs the mount-namespace wrapper. runc resolves a relative
+// path against its own group per controller; crun takes any path from the
+// hierarchy roots, so where vcbench's own groups differ between
+// controllers (or on a hybrid host, which crun refuses) crun runs in a
+// private mount namespace with each own group bound over its hierarchy.
+func ociCgroupPlan(bin string, hs []hierarchy, rel string, hybrid bool) (*wrapConfig, string) {
+	own, same := "", true
+	for i, h := range hs {
+		if hybrid && h.V2 {
+			continue
+		}
+		if i == 0 || own == "" {
+			own = h.OwnRel
+		} else if h.OwnRel != own {
+			same = false
+		}
+	}
+	if bin == "runc" {
+		if same {
+			return nil, filepath.Join(own, rel)
+		}
+		return nil, rel
+	}
+	if same && !hybrid {
+		return nil, filepath.Join(own, rel)
+	}
+	w := &wrapConfig{}
+	for _, h := range hs {
+		switch {
+		case h.V2 && hybrid:
+			w.Umount = append(w.Umount, h.Mount)
+		case h.OwnRel != "/":
+			w.Binds = append(w.Binds, [2]string{h.OwnDir(), h.Mount})
+		}
+	}
+	return w, filepath.Join("/", rel)
+}
+
+// Start implements bench.Runtime: it returns once `<runtime> run -d` has.
+func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.Instance, err error) {
+	in := &OCIInstance{base: newBase(r.kind, r.cfg, r.env, spec, r.alloc), r: r}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if serr := in.Stop(sctx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", serr))
+			}
+			err = fmt.Errorf("start %s container %s: %w", r.bin, spec.Name, err)
+		}
+	}()
+	binPath, err := exec.LookPath(r.bin)
+	if err != nil {
+		return nil, fmt.Errorf("%s not installed: %w", r.bin, err)
+	}
+	end := deadline(spec.StartTimeout, scenarios.DefaultStartTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(end) {
+		end = d
+	}
+	runDir := filepath.Join(r.env.StateDir, "oci", safeName(spec.RunID))
+	in.id = "vcbench-" + safeName(spec.RunID) + "-" + safeName(spec.Name)
+	in.root = filepath.Join(runDir, r.bin+"-root")
+	in.bundle = filepath.Join(runDir, "bundle-"+safeName(spec.Name))
+	in.netns = filepath.Join(r.env.StateDir, "netns", safeName(spec.RunID)+"--"+safeName(spec.Name))
+	in.rec.Paths = append(in.rec.Paths, in.bundle, filepath.Join(in.root, in.id))
+	if err := in.save(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{in.bundle, in.root} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := in.makeScratch(r.bin); err != nil {
+		return nil, err
+	}
+	// The runtime creates the group; record where, first.
+	cg, err := planCgroup(spec.RunID, spec.Name, true)
+	if err != nil {
+		return nil, fmt.Errorf("plan cgroup: %w", err)
+	}
+	in.cg = cg
+	in.rec.Cgroups = append(in.rec.Cgroups, cg.dirs...)
+	in.rec.Mounts = append(in.rec.Mounts, in.netns)
+	in.rec.Paths = append(in.rec.Paths, in.netns)
+	if err := in.save(); err != nil {
+		return nil, err
+	}
+	if err := newNetnsFile(in.netns); err != nil {
+		return nil, err
+	}
+	nsf, err := os.Open(in.netns)
+	if err != nil {
+		return nil, fmt.Errorf("open netns: %w", err)
+	}
+	err = in.makeVeth(netlink.NsFd(int(nsf.Fd())))
+	nsf.Close()
+	if err != nil {
+		return nil, err
+	}
+	v2, hybrid := cgroupMode()
+	wrap, cgPath := ociCgroupPlan(r.bin, cg.hs, cg.rel, hybrid)
+	in.wrap = wrap
+	p := ociParams{
+		Rootfs:      image.Paths{Dir: r.env.ImageDir}.Rootfs(),
+		Writable:    r.cfg.Writable,
+		Hostname:    r.hostname(spec),
+		NetNS:       in.netns,
+		Scratch:     in.scratch,
+		CgroupsPath: cgPath,
+		VCPUs:       r.cfg.VCPUs,
+		MemoryMiB:   r.cfg.MemoryMiB,
+		Memsw:       !v2 && hasMemsw(cg.hs),
+		UserNS:      r.cfg.UserNS,
+	}
+	sp := ociSpec(p)
+	b, err := json.MarshalIndent(sp, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode config.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(in.bundle, "config.json"), b, 0o600); err != nil {
+		return nil, fmt.Errorf("write config.json: %w", err)
+	}
+	if spec.RawDir != "" {
+		os.WriteFile(filepath.Join(spec.RawDir, "oci-config-"+safeName(spec.Name)+".json"), b, 0o644)
+	}
+	if err := in.openLog(); err != nil {
+		return nil, err
+	}
+	pidFile := filepath.Join(in.bundle, "pid")
+	rctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	cmd := in.command(rctx, binPath, "run", "-d", "--pid-file", pidFile, "--bundle", in.bundle, in.id)
+	cmd.Stdout, cmd.Stderr = in.log, in.log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("exec %s: %w", r.bin, err)
+	}
+	in.phase("runtime_exec", monoNow())
+	err = cmd.Wait()
+	in.phase("runtime_returned", monoNow())
+	if pid, perr := readPidFile(pidFile); perr == nil {
+		if pr, perr := state.ProcOf(pid); perr == nil {
+			in.pid = pr
+			in.rec.Procs = append(in.rec.Procs, pr)
+			if serr := in.save(); serr != nil && err == nil {
+				err = serr
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s run: %w (output: %s)", r.bin, err, in.logTail())
+	}
+	if in.pid.Pid == 0 {
+		return nil, fmt.Errorf("%s run left no pid file (output: %s)", r.bin, in.logTail())
+	}
+	return in, nil
+}
+
+func (r *OCIRuntime) hostname(spec bench.InstanceSpec) string {
+	if r.cfg.Hostname != "" {
+		return r.cfg.Hostname
+	}
+	return spec.Name
+}
+
+// command builds an invocation of the runtime with the instance's --root,
+// through the mount-namespace wrapper where crun needs one.
+func (in *OCIInstance) command(ctx context.Context, binPath string, args ...string) *exec.Cmd {
+	argv := append([]string{binPath, "--root", in.root}, args...)
+	if in.wrap == nil {
+		return exec.CommandContext(ctx, binPath, argv[1:]...)
+	}
+	w, _ := json.Marshal(in.wrap)
+	cmd := exec.CommandContext(ctx, in.r.env.SelfPath, append([]string{"init", modeOCIExec, string(w), "--"}, argv...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	return cmd
+}
+
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// Exited reports whether the container's init (the agent) has ended, and
+// why (the OOM killer, as seen in the cgroup's counter, or "exited").
+func (in *OCIInstance) Exited() (bool, string) {
+	in.mu.Lock()
+	stopped := in.stopped
+	in.mu.Unlock()
+	if stopped {
+		return true, "stopped"
+	}
+	if in.pid.Pid == 0 || in.pid.Alive() {
+		return false, ""
+	}
+	oom, _ := in.cg.oomKills()
+	return true, exitReason(oom, in.cfg.MemoryMiB, "exited")
+}
+
+// Stop implements bench.Instance: SIGTERM to the container's PID 1, then
+// `<runtime> delete -f` after the stop time-out (it kills what is left and
+// removes the cgroup), then the netns, veth, bundle and scratch dir go.
+func (in *OCIInstance) Stop(ctx context.Context) error {
+	in.mu.Lock()
+	stopped := in.stopped
+	in.mu.Unlock()
+	if stopped {
+		return nil
+	}
+	var errs []error
+	if in.pid.Alive() {
+		grace := in.spec.StopTimeout
+		if grace <= 0 {
+			grace = scenarios.DefaultStopTimeout
+		}
+		syscall.Kill(in.pid.Pid, syscall.SIGTERM)
+		waitGone(ctx, in.pid, grace)
+	}
+	if in.id != "" {
+		if _, err := os.Stat(filepath.Join(in.root, in.id)); err == nil {
+			if binPath, err := exec.LookPath(in.r.bin); err == nil {
+				dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				out, err := in.command(dctx, binPath, "delete", "-f", in.id).CombinedOutput()
+				cancel()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s delete -f %s: %w: %s", in.r.bin, in.id, err, strings.TrimSpace(string(out))))
+				}
+			}
+		}
+	}
+	if in.pid.Alive() {
+		if err := state.Kill(in.pid, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if in.netns != "" {
+		if err := removeNetnsFile(in.netns); err != nil {
+			errs = append(errs, err)
+		}
+		os.Remove(filepath.Dir(in.netns)) // when empty
+	}
+	errs = append(errs, in.teardown())
+	if in.bundle != "" {
+		if err := os.RemoveAll(in.bundle); err != nil {
+			errs = append(errs, fmt.Errorf("remove bundle: %w", err))
+		}
+		if err := os.RemoveAll(filepath.Join(in.root, in.id)); err != nil {
+			errs = append(errs, fmt.Errorf("remove runtime state: %w", err))
+		}
+		// The run's directories go with its last instance.
+		os.Remove(in.root)
+		os.Remove(filepath.Dir(in.bundle))
+		os.Remove(filepath.Dir(filepath.Dir(in.bundle)))
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		if derr := in.rec.Delete(); derr != nil {
+			err = fmt.Errorf("delete state record: %w", derr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stop %s container %s: %w", in.r.bin, in.spec.Name, err)
+	}
+	in.mu.Lock()
+	in.stopped = true
+	in.mu.Unlock()
+	return nil
+}
+
+// waitGone polls until p has exited, up to d or ctx's end.
+func waitGone(ctx context.Context, p state.Proc, d time.Duration) bool {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		if !p.Alive() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return !p.Alive()
+}
+
+// ociParams are the inputs of a bundle's config.json.
+type ociParams struct {
+	Rootfs      string
+	Writable    bool
+	Hostname    string
+	NetNS       string // path of the prepared network namespace
+	Scratch     string // host directory bound at /scratch
+	CgroupsPath string
+	VCPUs       int
+	MemoryMiB   int
+	Memsw       bool // also limit memory+swap (v1 with swap accounting)
+	UserNS      bool
+}
+
+// ociSpec builds the OCI runtime spec equivalent to vcbench's own
+// container: same namespaces (the network one prepared by vcbench), same
+// mounts, limits, no capabilities, no_new_privs, read-only root.
+func ociSpec(p ociParams) *specs.Spec {
+	nsx := []string{"nosuid", "noexec", "nodev"}
+	s := &specs.Spec{
+		Version: "1.0.2",
+		Root:    &specs.Root{Path: p.Rootfs, Readonly: !p.Writable},
+		Process: &specs.Process{
+			Terminal:        false,
+			User:            specs.User{UID: 0, GID: 0},
+			Args:            []string{image.AgentPathInImage, "-listen", fmt.Sprintf("0.0.0.0:%d", AgentPort), "-scratch", "/scratch"},
+			Env:             []string{"PATH=/bin", "HOME=/"},
+			Cwd:             "/",
+			Capabilities:    &specs.LinuxCapabilities{Bounding: []string{}, Effective: []string{}, Inheritable: []string{}, Permitted: []string{}, Ambient: []string{}},
+			NoNewPrivileges: true,
+		},
+		Hostname: p.Hostname,
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: nsx},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "noexec", "strictatime", "mode=755", "size=64k"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: append([]string{"ro"}, nsx...)},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: append([]string{"ro", "relatime"}, nsx...)},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+			{Destination: "/scratch", Type: "bind", Source: p.Scratch, Options: []string{"rbind", "rw", "nosuid", "nodev"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace},
+				{Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace},
+				{Type: specs.MountNamespace},
+				{Type: specs.NetworkNamespace, Path: p.NetNS},
+				{Type: specs.CgroupNamespace},
+			},
+			CgroupsPath:   p.CgroupsPath,
+			MaskedPaths:   append([]string(nil), maskedPaths...),
+			ReadonlyPaths: append([]string(nil), readonlyPaths...),
+		},
+	}
+	res := resources(p.VCPUs, p.MemoryMiB, p.Memsw)
+	res.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	s.Linux.Resources = res
+	if p.UserNS {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
+	}
+	return s
+}
