@@ -4,13 +4,17 @@ import (
 	"context"
 
 	"vcbench/bench"
+	"vcbench/container"
 	"vcbench/image"
 	"vcbench/scenarios"
 )
 
 // factories registers every runtime backend explicitly (no init() side effects).
 var factories = map[scenarios.RuntimeKind]bench.Factory{
-	scenarios.Native: bench.NewNative,
+	scenarios.Native:    bench.NewNative,
+	scenarios.Container: container.New,
+	scenarios.OCICrun:   container.NewCrun,
+	scenarios.OCIRunc:   container.NewRunc,
 }
 
 // containerInit is the hidden `vcbench init` entry point of the container
