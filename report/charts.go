@@ -493,7 +493,7 @@ func phasesChart(f *Family) (func(draw.Canvas), vg.Length) {
 		p.Add(bars)
 		p.X.Max = end / div * 1.02
 		left := c
-		left.Max.X = c.Min.X + (c.Max.X-c.Min.X)*0.7
+		left.Max.X = c.Min.X + (c.Max.X-c.Min.X)*0.64
 		right := c
 		right.Min.X = left.Max.X + vg.Points(8)
 		p.Draw(left)

@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -299,12 +298,4 @@ func (m *Model) warningList() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// finite replaces infinities for JSON encoders.
-func finite(x float64) float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return 0
-	}
-	return x
 }
