@@ -2,5 +2,7 @@ package main
 
 import "github.com/spf13/cobra"
 
-// extraCommands are the commands of packages that land separately.
-func extraCommands() []*cobra.Command { return nil }
+// extraCommands are the report commands: report, compare, export.
+func extraCommands() []*cobra.Command {
+	return []*cobra.Command{newReportCmd(), newCompareCmd(), newExportCmd()}
+}
