@@ -345,6 +345,7 @@ func TestPrometheusIntegration(t *testing.T) {
 	b := runVCBench(t, vcbench, agent, "hostB", "--push-gateway", env.pushURL)
 	queryUntil(t, env.api, fmt.Sprintf(`last_over_time(%s{job="vcbench",run_id=%q}[5m])`, RunEndName, b.run.Info.RunID),
 		func(v model.Vector) bool { return len(v) == 1 })
+	checkDashboardQueries(t, env.api)
 	runs, err := LoadRuns(context.Background(), env.promURL, []string{id, b.run.Info.RunID})
 	if err != nil {
 		t.Fatal(err)
@@ -371,6 +372,29 @@ func TestPrometheusIntegration(t *testing.T) {
 			w, ok := lw[sampleKey(s.Runtime, s.Workload, s.Metric, fmt.Sprint(s.Trial))]
 			if !ok || math.Float64bits(w.Value) != math.Float64bits(s.Value) || w.Unit != s.Unit || w.Better != s.Better || w.Scenario != s.Scenario {
 				t.Errorf("run %d: loaded %+v, samples.jsonl has %+v", i, s, w)
+			}
+		}
+	}
+}
+
+// checkDashboardQueries evaluates every panel expression of the Grafana
+// dashboard, with its variables set to match everything, on the real
+// Prometheus: each must parse and run, and the pushed-series panels must
+// return data.
+func checkDashboardQueries(t *testing.T, a v1.API) {
+	t.Helper()
+	exprs, _ := dashboardQueries(t)
+	r := strings.NewReplacer(`"$run_id"`, `".*"`, `"$host"`, `".*"`, `"$workload"`, `".*"`, "$__range", "10m")
+	for _, e := range exprs {
+		q := r.Replace(e)
+		v, _, _, err := a.Query(context.Background(), q, time.Now())
+		if err != nil {
+			t.Errorf("dashboard query %s: %v", q, err)
+			continue
+		}
+		if strings.Contains(q, `job="vcbench"`) {
+			if vec, ok := v.(model.Vector); !ok || len(vec) == 0 {
+				t.Errorf("dashboard query %s: no data after two pushed runs", q)
 			}
 		}
 	}
