@@ -166,7 +166,7 @@ func cgroupMode() (v2 bool, hybrid bool) {
 }
 
 // usedV1 are the v1 controllers vcbench's own container manages.
-var usedV1 = []string{"memory", "cpu", "cpuacct", "pids"}
+var usedV1 = []string{"memory", "cpu", "cpuacct"}
 
 // cgroup is one instance's control group: created through
 // containerd/cgroups (or by an OCI runtime) and read through its files.

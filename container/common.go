@@ -1,10 +1,12 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -207,8 +209,9 @@ func (b *base) makeScratch(prefix string) error {
 	return nil
 }
 
-// makeCgroup records, then creates the instance's group with its limits.
-func (b *base) makeCgroup() error {
+// recordCgroup plans the instance's group and records its directories;
+// cgroup.create makes it.
+func (b *base) recordCgroup() error {
 	cg, err := planCgroup(b.spec.RunID, b.spec.Name, false)
 	if err != nil {
 		return fmt.Errorf("plan cgroup: %w", err)
@@ -218,7 +221,7 @@ func (b *base) makeCgroup() error {
 		return err
 	}
 	b.cg = cg
-	return cg.create(b.cfg.VCPUs, b.cfg.MemoryMiB)
+	return nil
 }
 
 // makeVeth allocates a /30, records its link and creates the pair with the
@@ -296,4 +299,30 @@ func exitReason(oomKills uint64, memoryMiB int, status string) string {
 		return "killed by the kernel's OOM killer"
 	}
 	return status
+}
+
+var probed sync.Map // vcbench binary path → error of its init probe
+
+// probeSelf checks once per binary that `vcbench init` reaches RunInit, so
+// that a build without the hook fails in Prepare with a clear reason
+// rather than in every Start.
+func probeSelf(self string) error {
+	if self == "" {
+		return errors.New("path of the vcbench binary unknown (needed to re-exec as init)")
+	}
+	if v, ok := probed.Load(self); ok {
+		err, _ := v.(error)
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, self, "init", modeProbe).Output()
+	if err == nil && strings.TrimSpace(string(out)) != probeAnswer {
+		err = fmt.Errorf("answered %q", strings.TrimSpace(string(out)))
+	}
+	if err != nil {
+		err = fmt.Errorf("%s init does not reach container.RunInit: %w", self, err)
+	}
+	probed.Store(self, err)
+	return err
 }

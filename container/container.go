@@ -77,13 +77,7 @@ func (r *Runtime) Prepare(ctx context.Context) error {
 	if err := prepare(r.env); err != nil {
 		return err
 	}
-	if r.env.SelfPath == "" {
-		return errors.New("path of the vcbench binary unknown (needed to re-exec as init)")
-	}
-	if _, err := os.Stat(r.env.SelfPath); err != nil {
-		return fmt.Errorf("vcbench binary for init: %w", err)
-	}
-	return nil
+	return probeSelf(r.env.SelfPath)
 }
 
 // Describe implements bench.Describer.
@@ -149,10 +143,38 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
-	if err := in.makeScratch("container"); err != nil {
+	if err := in.recordCgroup(); err != nil {
 		return nil, err
 	}
-	if err := in.makeCgroup(); err != nil {
+	// Creating the group and moving init into it overlap with the clone
+	// and the network: a move into a v1 group waits for an RCU grace period
+	// (cgroup_threadgroup_rwsem), several milliseconds here.
+	pidc, joined := make(chan int, 1), make(chan error, 1)
+	go func() {
+		err := in.cg.create(r.cfg.VCPUs, r.cfg.MemoryMiB)
+		pid := <-pidc
+		if err == nil && pid > 0 {
+			err = in.cg.add(pid)
+		}
+		joined <- err
+	}()
+	sent, waited := false, false
+	sendPid := func(pid int) {
+		if !sent {
+			sent = true
+			pidc <- pid
+		}
+	}
+	waitJoined := func() error {
+		if waited {
+			return nil
+		}
+		waited = true
+		sendPid(0)
+		return <-joined
+	}
+	defer waitJoined() // on every early return, before the clean-up above
+	if err := in.makeScratch("container"); err != nil {
 		return nil, err
 	}
 	if err := in.openLog(); err != nil {
@@ -213,6 +235,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		return nil, fmt.Errorf("clone init (%s init): %w", r.env.SelfPath, err)
 	}
 	go in.wait()
+	sendPid(in.cmd.Process.Pid)
 	if err := in.recordProc(in.cmd.Process.Pid); err != nil {
 		return nil, err
 	}
@@ -225,12 +248,11 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		return err
 	}
 	// While the child builds its mount tree: its cgroup and network.
-	if err := in.cg.add(in.cmd.Process.Pid); err != nil {
+	verr := in.makeVeth(netlink.NsPid(in.cmd.Process.Pid))
+	if err := errors.Join(waitJoined(), verr); err != nil {
 		return nil, parentFail(err)
 	}
-	if err := in.makeVeth(netlink.NsPid(in.cmd.Process.Pid)); err != nil {
-		return nil, parentFail(err)
-	}
+	in.phase("network_ready", monoNow())
 	if _, err := goW.Write([]byte{'G'}); err != nil {
 		return nil, parentFail(fmt.Errorf("release init: %w", err))
 	}

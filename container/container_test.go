@@ -237,6 +237,7 @@ func TestStartupSideBySide(t *testing.T) {
 	}
 	times := map[scenarios.RuntimeKind][]time.Duration{}
 	rts := map[scenarios.RuntimeKind]bench.Runtime{}
+	phases := map[scenarios.RuntimeKind][]time.Duration{}
 	for _, k := range kinds {
 		if k.bin != "" {
 			if _, err := exec.LookPath(k.bin); err != nil {
@@ -269,6 +270,9 @@ func TestStartupSideBySide(t *testing.T) {
 			}
 			if i > 0 {
 				times[k.kind] = append(times[k.kind], d)
+				for _, p := range in.(bench.Phaser).Phases() {
+					phases[k.kind+":"+scenarios.RuntimeKind(p.Name)] = append(phases[k.kind+":"+scenarios.RuntimeKind(p.Name)], p.Since)
+				}
 			}
 		}
 	}
@@ -282,6 +286,16 @@ func TestStartupSideBySide(t *testing.T) {
 		med[k.kind] = ts[len(ts)/2]
 		t.Logf("%-10s median %6.1f ms  min %6.1f ms  max %6.1f ms  (n=%d, init=%s)", k.kind,
 			ms(ts[len(ts)/2]), ms(ts[0]), ms(ts[len(ts)-1]), len(ts), initKind())
+	}
+	var names []string
+	for name := range phases {
+		names = append(names, string(name))
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ts := phases[scenarios.RuntimeKind(name)]
+		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+		t.Logf("  phase %-28s median %6.1f ms", name, ms(ts[len(ts)/2]))
 	}
 	if c, ok := med[scenarios.Container]; ok {
 		if r, ok := med[scenarios.OCICrun]; ok && c > r {
@@ -298,6 +312,9 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func initKind() string {
 	if selfIsTest {
 		return "test binary"
+	}
+	if selfNote != "" {
+		return selfNote
 	}
 	return "vcbench binary"
 }

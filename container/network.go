@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -201,16 +202,6 @@ func createVeth(s slot, ns any) error {
 		}
 		return fmt.Errorf("create veth %s: %w", s.Link, err)
 	}
-	host, err := netlink.LinkByName(s.Link)
-	if err != nil {
-		return fmt.Errorf("find veth %s: %w", s.Link, err)
-	}
-	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: ipNet(s.Host)}); err != nil {
-		return fmt.Errorf("address veth %s: %w", s.Link, err)
-	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return fmt.Errorf("bring veth %s up: %w", s.Link, err)
-	}
 	var nsh netns.NsHandle
 	switch v := ns.(type) {
 	case netlink.NsPid:
@@ -247,7 +238,35 @@ func createVeth(s slot, ns any) error {
 	if err := h.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("bring lo up in container: %w", err)
 	}
-	return nil
+	host, err := netlink.LinkByName(s.Link)
+	if err != nil {
+		return fmt.Errorf("find veth %s: %w", s.Link, err)
+	}
+	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: ipNet(s.Host)}); err != nil {
+		return fmt.Errorf("address veth %s: %w", s.Link, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("bring veth %s up: %w", s.Link, err)
+	}
+	// The kernel's link watch activates a side's queueing discipline
+	// asynchronously, right after it sets its operational state; until
+	// then the side drops packets, and a dropped SYN costs the harness a
+	// 1 s retransmission. Wait for both sides to be operationally up.
+	end := time.Now().Add(2 * time.Second)
+	for {
+		p, perr := h.LinkByName(peerName)
+		l, lerr := netlink.LinkByName(s.Link)
+		if perr != nil || lerr != nil {
+			return fmt.Errorf("veth %s vanished: %w", s.Link, errors.Join(perr, lerr))
+		}
+		if p.Attrs().OperState == netlink.OperUp && l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("veth %s not operationally up after 2 s (host side %s, container side %s)", s.Link, l.Attrs().OperState, p.Attrs().OperState)
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 func ipNet(a netip.Addr) *net.IPNet {

@@ -92,8 +92,11 @@ func (r *OCIRuntime) Prepare(ctx context.Context) error {
 	if _, err := exec.LookPath(r.bin); err != nil {
 		return fmt.Errorf("%s not installed: %w", r.bin, err)
 	}
-	if r.bin == "crun" && r.env.SelfPath == "" {
-		return errors.New("path of the vcbench binary unknown (needed to wrap crun)")
+	if hs, err := hierarchies(); err == nil {
+		_, hybrid := cgroupMode()
+		if w, _ := ociCgroupPlan(r.bin, hs, "x", hybrid); w != nil {
+			return probeSelf(r.env.SelfPath) // crun runs through `vcbench init oci-exec`
+		}
 	}
 	return nil
 }
