@@ -420,3 +420,34 @@ func TestRunGoesOnWhenGatewayDown(t *testing.T) {
 		t.Error("no samples written")
 	}
 }
+
+// TestRunRefusesBadMetricsFlags checks that the real binary refuses a
+// non-loopback --metrics-addr (without --metrics-allow-remote) and a bad
+// --push-gateway before it creates a run directory.
+func TestRunRefusesBadMetricsFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds vcbench: not in -short")
+	}
+	vcbench, agent := vcbenchBinaries(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--metrics-addr", "0.0.0.0:9464"}, `--metrics-addr: metrics address "0.0.0.0:9464" is not a loopback address (pass --metrics-allow-remote`},
+		{[]string{"--metrics-addr", ":9464"}, "is not a loopback address"},
+		{[]string{"--metrics-addr", "127.0.0.1"}, "--metrics-addr: metrics address \"127.0.0.1\""},
+		{[]string{"--push-gateway", "127.0.0.1:9091"}, "--push-gateway: push gateway URL \"127.0.0.1:9091\""},
+		{[]string{"--push-gateway", "http://127.0.0.1:9091", "--host-label", ""}, "--host-label: empty"},
+	}
+	for _, c := range cases {
+		out := t.TempDir()
+		args := append([]string{"run", "quick", "--agent", agent, "--out", out}, c.args...)
+		b, err := exec.Command(vcbench, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(b), c.want) {
+			t.Errorf("vcbench %v: err %v, output\n%s\nwant it to contain %q", c.args, err, b, c.want)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("vcbench %v created %d entries in --out", c.args, len(entries))
+		}
+	}
+}
