@@ -1,0 +1,107 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"vcbench/state"
+)
+
+// User-mode networking: QEMU's slirp gives the guest this address and
+// gateway by convention.
+const (
+	userGuestIP = "10.0.2.15/24"
+	userGateway = "10.0.2.2"
+)
+
+// TapPrefix names vcbench's tap devices; the number is the /30's index.
+const TapPrefix = "vcbt"
+
+// tapBase is the tap subnets' range, apart from the containers' 10.213.0.0/16.
+var tapBase = net.IPv4(10, 214, 0, 0).To4()
+
+// maxTaps is the number of /30 subnets in 10.214.0.0/16.
+const maxTaps = 1 << 14
+
+// freePort asks the kernel for a free 127.0.0.1 TCP port for the hostfwd.
+// Another process could take it before QEMU binds it; QEMU then fails to
+// start and says so.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tapSubnet returns the host and guest addresses of the index-th /30.
+func tapSubnet(index int) (host, guest net.IP) {
+	base := uint32(tapBase[0])<<24 | uint32(tapBase[1])<<16 | uint32(index*4)
+	ip := func(v uint32) net.IP { return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).To4() }
+	return ip(base + 1), ip(base + 2)
+}
+
+// createTap makes a persistent tap vcbt<N> on the first free /30, records
+// it in rec before creating it, gives the host end .1/30 and brings it up.
+// QEMU attaches to it by name. The guest gets .2/30 with .1 as gateway.
+func createTap(rec *state.Record) (NetSetup, error) {
+	for i := 0; i < maxTaps; i++ {
+		name := fmt.Sprintf("%s%d", TapPrefix, i)
+		if _, err := netlink.LinkByName(name); err == nil {
+			continue
+		}
+		host, guest := tapSubnet(i)
+		rec.Links = append(rec.Links, name)
+		if err := rec.Save(); err != nil {
+			return NetSetup{}, err
+		}
+		tap := &netlink.Tuntap{
+			LinkAttrs: netlink.LinkAttrs{Name: name},
+			Mode:      netlink.TUNTAP_MODE_TAP,
+			// IFF_TUN_EXCL: fail rather than share a tap another run just made.
+			Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI,
+		}
+		if err := netlink.LinkAdd(tap); err != nil {
+			rec.Links = rec.Links[:len(rec.Links)-1]
+			rec.Save()
+			if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+				continue // lost a race for this name
+			}
+			return NetSetup{}, fmt.Errorf("create tap %s: %w", name, err)
+		}
+		link, err := netlink.LinkByName(name)
+		if err != nil {
+			return NetSetup{}, fmt.Errorf("find tap %s: %w", name, err)
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: host, Mask: net.CIDRMask(30, 32)}}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return NetSetup{}, fmt.Errorf("address %s on %s: %w", addr, name, err)
+		}
+		if err := netlink.LinkSetUp(link); err != nil {
+			return NetSetup{}, fmt.Errorf("bring up %s: %w", name, err)
+		}
+		return NetSetup{Mode: NetworkTap, Tap: name, GuestIP: guest.String() + "/30", Gateway: host.String()}, nil
+	}
+	return NetSetup{}, fmt.Errorf("no free tap name %s0..%s%d", TapPrefix, TapPrefix, maxTaps-1)
+}
+
+// deleteTap removes a tap; a missing one is fine.
+func deleteTap(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find tap %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		return fmt.Errorf("delete tap %s: %w", name, err)
+	}
+	return nil
+}

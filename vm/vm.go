@@ -1,0 +1,504 @@
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"vcbench/bench"
+	"vcbench/image"
+	"vcbench/metrics"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// Runtime is the vm backend: it boots one QEMU guest per instance.
+type Runtime struct {
+	cfg   Config
+	env   bench.Env
+	paths image.Paths
+
+	mu       sync.Mutex
+	probe    *ProbeResult // resolved accelerator
+	firstRun *Instance    // settings the first instance used, for Describe
+}
+
+var (
+	_ bench.Runtime   = (*Runtime)(nil)
+	_ bench.Preparer  = (*Runtime)(nil)
+	_ bench.Describer = (*Runtime)(nil)
+	_ bench.Instance  = (*Instance)(nil)
+	_ bench.Phaser    = (*Instance)(nil)
+	_ bench.CPUTimer  = (*Instance)(nil)
+	_ bench.Exiter    = (*Instance)(nil)
+)
+
+// New is the vm runtime's bench.Factory: it validates the settings and
+// checks that QEMU and the guest image are there.
+func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
+	cfg, err := ConfigFrom(rc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath(QEMUBinary); err != nil {
+		return nil, errNoQEMU
+	}
+	p := image.Paths{Dir: env.ImageDir}
+	for _, f := range []string{p.Kernel(), p.Initramfs()} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("vm: guest image: %w (run `vcbench images build`)", err)
+		}
+	}
+	return &Runtime{cfg: cfg, env: env, paths: p}, nil
+}
+
+// Kind is vm.
+func (r *Runtime) Kind() scenarios.RuntimeKind { return scenarios.VM }
+
+// Prepare resolves the accelerator once: kvm or tcg as configured, or for
+// auto a probe boot under KVM that falls back to TCG.
+func (r *Runtime) Prepare(ctx context.Context) error {
+	r.resolveAccel(ctx)
+	return nil
+}
+
+func (r *Runtime) resolveAccel(ctx context.Context) ProbeResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.probe != nil {
+		return *r.probe
+	}
+	var res ProbeResult
+	switch r.cfg.Accel {
+	case AccelAuto:
+		res = ProbeAccel(ctx, r.env.ImageDir)
+	case AccelKVM:
+		res = ProbeResult{Accel: AccelKVM, Reason: "accel: kvm in the scenario (not probed)", QEMUVersion: qemuVersion()}
+	default:
+		res = ProbeResult{Accel: AccelTCG, Reason: "accel: tcg in the scenario", QEMUVersion: qemuVersion()}
+	}
+	if ctx.Err() == nil { // an interrupted probe proves nothing: probe again next time
+		r.probe = &res
+	}
+	return res
+}
+
+// Describe records the accelerator actually used and why, QEMU's version,
+// the machine, network, kernel and the scratch disk's cache mode. Under TCG
+// every figure is software emulation: "accel" says so for the report.
+func (r *Runtime) Describe() map[string]string {
+	res := r.resolveAccel(context.Background())
+	d := map[string]string{
+		"accel":        string(res.Accel),
+		"accel_reason": res.Reason,
+		"qemu_version": res.QEMUVersion,
+		"machine":      string(r.cfg.Machine),
+		"network":      string(r.cfg.Network),
+		"vcpus":        strconv.Itoa(r.cfg.VCPUs),
+		"memory_mib":   strconv.Itoa(r.cfg.MemoryMiB),
+	}
+	kernel := filepath.Base(bootKernel(r.paths))
+	if kernel == "vmlinux" {
+		kernel += " (PVH entry)"
+	} else {
+		kernel += " (bzImage)"
+	}
+	if m, err := r.paths.ReadManifest("guest"); err == nil && m.Info["kernel_release"] != "" {
+		kernel = m.Info["kernel_release"] + " " + kernel
+	}
+	d["kernel"] = kernel
+	r.mu.Lock()
+	first := r.firstRun
+	r.mu.Unlock()
+	if first != nil {
+		d["disk_cache"] = first.launch.Disk.Cache
+		d["disk_aio"] = first.launch.Disk.AIO
+		d["kernel_cmdline"] = first.launch.Cmdline
+	}
+	return d
+}
+
+// Instance is one running QEMU guest.
+type Instance struct {
+	name   string
+	launch Launch
+	rec    *state.Record
+	start  time.Time // when Start was called: phases count from here
+
+	dir     string // private directory (mode 0700) with the QMP socket
+	addr    string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once QEMU has been waited for
+	waitErr error
+	con     *console
+	logFile *os.File
+	qmp     *qmpClient
+
+	phases   []bench.Phase
+	guestMem uint64
+
+	stopOnce    sync.Once
+	stopErr     error
+	stopTimeout time.Duration
+}
+
+// Start boots a guest and returns once the agent in it listens (its console
+// marker). It does not return at spawn, although the address is known then:
+// with user-mode networking QEMU accepts connections on the forwarded port
+// at once and holds each until the guest answers, so an early /healthz poll
+// would hang for its whole time-out and blur "ready". Start fails early and
+// cleans up if QEMU exits, the kernel panics, the agent's init fails, the
+// start time-out passes or ctx ends.
+func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Instance, error) {
+	launch := time.Now()
+	accel := r.resolveAccel(ctx).Accel
+	inst := &Instance{name: spec.Name, start: launch, exited: make(chan struct{}), stopTimeout: spec.StopTimeout}
+	inst.rec = state.New(r.env.StateDir, spec.RunID, spec.Name, string(scenarios.VM))
+	fail := func(err error) (bench.Instance, error) {
+		err = fmt.Errorf("start vm %s: %w", spec.Name, err)
+		return nil, errors.Join(err, inst.Stop(context.Background()))
+	}
+	timeout := spec.StartTimeout
+	if timeout <= 0 {
+		timeout = scenarios.DefaultStartTimeout
+	}
+	deadline := launch.Add(timeout)
+
+	// Everything is recorded before it is created, so that `vcbench
+	// cleanup` finds what a killed run left.
+	inst.dir = filepath.Join(os.TempDir(), "vcbench-vm-"+randomSuffix())
+	inst.rec.Paths = append(inst.rec.Paths, inst.dir)
+	if err := inst.rec.Save(); err != nil {
+		return fail(err)
+	}
+	if err := os.Mkdir(inst.dir, 0o700); err != nil {
+		return fail(fmt.Errorf("private dir: %w", err))
+	}
+	diskPath := filepath.Join(spec.ScratchDir, "vm-"+spec.Name+"-"+randomSuffix()+".raw")
+	inst.rec.Paths = append(inst.rec.Paths, diskPath)
+	if err := inst.rec.Save(); err != nil {
+		return fail(err)
+	}
+	disk, err := createDisk(diskPath, r.cfg.DiskMiB)
+	if err != nil {
+		return fail(err)
+	}
+	var ns NetSetup
+	switch r.cfg.Network {
+	case NetworkTap:
+		ns, err = createTap(inst.rec)
+		if err != nil {
+			return fail(err)
+		}
+		inst.addr = net.JoinHostPort(ipOf(ns.GuestIP), strconv.Itoa(GuestPort))
+	default:
+		port, err := freePort()
+		if err != nil {
+			return fail(err)
+		}
+		ns = NetSetup{Mode: NetworkUser, HostPort: port, GuestIP: userGuestIP, Gateway: userGateway}
+		inst.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	l := Launch{
+		Binary: QEMUBinary, Name: "vcbench-" + spec.Name, Config: r.cfg, Accel: accel,
+		Kernel: bootKernel(r.paths), Initrd: r.paths.Initramfs(),
+		QMP: filepath.Join(inst.dir, "qmp.sock"), Net: ns, Disk: disk,
+	}
+	l.Cmdline = KernelCmdline(l, hostTSCkHz())
+	inst.launch = l
+	script := Script(l.Binary, l.Args(),
+		"mkdir -p -m 0700 "+ShellQuote(inst.dir),
+		"test -e "+ShellQuote(disk.Path)+" || truncate -s "+strconv.Itoa(r.cfg.DiskMiB)+"M "+ShellQuote(disk.Path))
+	if err := os.WriteFile(filepath.Join(spec.RawDir, "qemu-cmdline-"+spec.Name+".sh"), []byte(script), 0o755); err != nil {
+		return fail(fmt.Errorf("save command line: %w", err))
+	}
+	inst.logFile, err = os.Create(filepath.Join(spec.RawDir, "console-"+spec.Name+".log"))
+	if err != nil {
+		return fail(fmt.Errorf("console log: %w", err))
+	}
+	if err := inst.spawn(launch); err != nil {
+		return fail(err)
+	}
+	r.mu.Lock()
+	if r.firstRun == nil {
+		r.firstRun = inst
+	}
+	r.mu.Unlock()
+
+	// QMP: the socket appears a few milliseconds after spawn.
+	inst.qmp, err = dialQMP(l.QMP, deadline, inst.exited)
+	if err != nil {
+		return fail(inst.qemuFailure(err))
+	}
+	st, err := inst.qmp.status(time.Until(deadline))
+	if err != nil {
+		return fail(inst.qemuFailure(err))
+	}
+	if st != "running" {
+		return fail(fmt.Errorf("qmp: guest is %q, not running", st))
+	}
+	inst.addPhase("qmp_ready", time.Since(launch))
+	if inst.guestMem, err = inst.qmp.memoryBytes(time.Until(deadline)); err != nil {
+		return fail(inst.qemuFailure(err))
+	}
+
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-inst.con.listening:
+		inst.consolePhases()
+		return inst, nil
+	case <-inst.con.failed:
+		return fail(fmt.Errorf("guest failed: %s (console: %s)", inst.con.failureLine(), inst.logFile.Name()))
+	case <-inst.exited:
+		return fail(fmt.Errorf("qemu exited before the agent listened%s", inst.exitReason()))
+	case <-timer.C:
+		return fail(fmt.Errorf("agent did not listen within %s (%s; console: %s)", timeout, inst.bootProgress(), inst.logFile.Name()))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+}
+
+// spawn starts QEMU with its stdout and stderr on one pipe that the console
+// follower reads.
+func (i *Instance) spawn(launch time.Time) error {
+	cmd := exec.Command(i.launch.Binary, i.launch.Args()...)
+	// Own process group; killed with vcbench if vcbench dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("console pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return fmt.Errorf("start %s: %w", i.launch.Binary, err)
+	}
+	pw.Close()
+	i.cmd = cmd
+	i.addPhase("qemu_spawn", time.Since(launch))
+	if p, err := state.ProcOf(cmd.Process.Pid); err == nil {
+		i.rec.Procs = append(i.rec.Procs, p)
+	} else {
+		i.rec.Procs = append(i.rec.Procs, state.Proc{Pid: cmd.Process.Pid})
+	}
+	saveErr := i.rec.Save()
+	i.con = newConsole(launch)
+	go func() {
+		i.con.follow(pr, i.logFile)
+		pr.Close()
+	}()
+	go func() {
+		i.waitErr = cmd.Wait()
+		close(i.exited)
+	}()
+	return saveErr
+}
+
+func (i *Instance) addPhase(name string, d time.Duration) {
+	i.phases = append(i.phases, bench.Phase{Name: name, Since: d})
+}
+
+// consolePhases adds the milestones seen on the console: the first kernel
+// line (earlyprintk), the agent's start marker and its listening marker.
+func (i *Instance) consolePhases() {
+	for _, p := range []struct {
+		name string
+		ev   consoleEvent
+	}{{"kernel_start", evKernelStart}, {"agent_start", evAgentStart}, {"agent_listening", evListening}} {
+		if d, ok := i.con.phase(p.ev); ok {
+			i.addPhase(p.name, d)
+		}
+	}
+}
+
+// bootProgress says how far a boot that timed out got.
+func (i *Instance) bootProgress() string {
+	switch {
+	case i.con == nil:
+		return "qemu not started"
+	case func() bool { _, ok := i.con.phase(evAgentStart); return ok }():
+		return "the agent started but never listened"
+	case func() bool { _, ok := i.con.phase(evKernelStart); return ok }():
+		return "the kernel started but the agent never did; last console line: " + lastLine(i.con.tail(1))
+	}
+	return "no kernel output at all"
+}
+
+// qemuFailure explains a QMP error: QEMU closing the socket usually means
+// it is exiting (bad kernel file, a device it refused), and its own message
+// says why.
+func (i *Instance) qemuFailure(err error) error {
+	select {
+	case <-i.exited:
+	case <-time.After(500 * time.Millisecond):
+		return err
+	}
+	return fmt.Errorf("qemu exited at start%s", i.exitReason())
+}
+
+// exitReason describes QEMU's exit, with the console's last lines.
+func (i *Instance) exitReason() string {
+	select {
+	case <-i.exited:
+	default:
+		return ""
+	}
+	// Let the follower drain the pipe first.
+	select {
+	case <-i.con.done:
+	case <-time.After(time.Second):
+	}
+	return fmt.Sprintf(" (qemu: %v; last output: %q)", i.waitErr, i.con.tail(3))
+}
+
+// Addr is the agent's address: 127.0.0.1:<forwarded port> for user-mode
+// networking, the guest's tap address otherwise.
+func (i *Instance) Addr() string { return i.addr }
+
+// Phases returns qemu_spawn, qmp_ready, kernel_start, agent_start and
+// agent_listening, each as the time since Start was called (host clock).
+func (i *Instance) Phases() []bench.Phase { return append([]bench.Phase(nil), i.phases...) }
+
+// GuestMemoryBytes is the guest RAM that QMP's query-memory-size-summary
+// reported at start.
+func (i *Instance) GuestMemoryBytes() uint64 { return i.guestMem }
+
+// HostMemory reads the QEMU process's host_pss and host_rss from
+// /proc/PID/smaps_rollup, and host_overhead = PSS − guest RAM: what the VMM
+// costs beyond the memory it gives the guest. The overhead is negative
+// while the guest has not touched all of its RAM (QEMU maps it lazily);
+// it is not clamped, so that the figure stays honest.
+func (i *Instance) HostMemory() (map[string]float64, error) {
+	m, err := metrics.ProcMemory(i.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	m["host_overhead"] = m["host_pss"] - float64(i.guestMem)
+	return m, nil
+}
+
+// HostCPUSeconds is QEMU's user+system CPU time since it started.
+func (i *Instance) HostCPUSeconds() (float64, error) {
+	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
+}
+
+// Exited reports whether QEMU has exited or the guest failed (kernel
+// panic, agent init error), and why.
+func (i *Instance) Exited() (bool, string) {
+	if i.con != nil {
+		if f := i.con.failureLine(); f != "" {
+			return true, "guest: " + f
+		}
+	}
+	select {
+	case <-i.exited:
+		return true, "qemu exited" + i.exitReason()
+	default:
+		return false, ""
+	}
+}
+
+// Stop ends the guest and removes everything the instance created: first
+// QMP system_powerdown (briefly: the guest has no ACPI power-button
+// handler, so this is courtesy), then QMP quit, then SIGKILL, each with a
+// time-out; then the tap, the scratch disk and the private directory. It is
+// idempotent and joins every error.
+func (i *Instance) Stop(ctx context.Context) error {
+	i.stopOnce.Do(func() { i.stopErr = i.stop(ctx) })
+	return i.stopErr
+}
+
+func (i *Instance) stop(ctx context.Context) error {
+	var errs []error
+	if i.cmd != nil {
+		grace := i.stopTimeout
+		if grace <= 0 || grace > 10*time.Second {
+			grace = 10 * time.Second
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < grace {
+			grace = time.Until(dl)
+		}
+		wait := func(d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-i.exited:
+				return true
+			case <-t.C:
+				return false
+			}
+		}
+		gone := wait(0)
+		if !gone && i.qmp != nil {
+			if err := i.qmp.powerdown(time.Second); err == nil {
+				gone = wait(min(grace/4, 500*time.Millisecond))
+			}
+			if !gone {
+				i.qmp.quit(time.Second)
+				gone = wait(max(grace/2, time.Second))
+			}
+		}
+		if !gone {
+			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+			i.cmd.Process.Kill()
+			if !wait(5 * time.Second) {
+				errs = append(errs, fmt.Errorf("qemu pid %d did not exit after SIGKILL", i.cmd.Process.Pid))
+			}
+		}
+		i.qmp.close()
+		select {
+		case <-i.con.done:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if i.logFile != nil {
+		if err := i.logFile.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("console log: %w", err))
+		}
+	}
+	for _, l := range i.rec.Links {
+		errs = append(errs, deleteTap(l))
+	}
+	for j := len(i.rec.Paths) - 1; j >= 0; j-- {
+		if err := os.RemoveAll(i.rec.Paths[j]); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", i.rec.Paths[j], err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		err = i.rec.Delete()
+	} else {
+		i.rec.Save() // keep what is left for `vcbench cleanup`
+	}
+	if err != nil {
+		return fmt.Errorf("stop vm %s: %w", i.name, err)
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ipOf strips the prefix length of a CIDR.
+func ipOf(cidr string) string {
+	ip, _, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return cidr
+	}
+	return ip.String()
+}

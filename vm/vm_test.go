@@ -1,0 +1,219 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"vcbench/agent"
+	"vcbench/bench"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+// waitHealthz polls /healthz every 2 ms like the runner does.
+func waitHealthz(ctx context.Context, addr string) error {
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+		resp, err := c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("healthz at %s: %w (last: %v)", addr, ctx.Err(), err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// assertClean checks that nothing of inst is left: process, files, tap, record.
+func assertClean(t *testing.T, inst *Instance, env bench.Env) {
+	t.Helper()
+	if inst.cmd != nil && inst.rec != nil {
+		for _, p := range inst.rec.Procs {
+			if p.Alive() {
+				t.Errorf("qemu pid %d still running after Stop", p.Pid)
+			}
+		}
+	}
+	for _, p := range inst.rec.Paths {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s still exists after Stop", p)
+		}
+	}
+	for _, l := range inst.rec.Links {
+		if _, err := netlink.LinkByName(l); err == nil {
+			t.Errorf("tap %s still exists after Stop", l)
+		}
+	}
+	recs, _ := state.Load(env.StateDir)
+	if len(recs) != 0 {
+		t.Errorf("%d state records left after Stop", len(recs))
+	}
+}
+
+// TestBoot boots a TCG microvm with user-mode networking and checks the
+// agent, a workload, QMP's memory figure, the phases and the clean-up.
+func TestBoot(t *testing.T) {
+	needGuest(t)
+	for _, tc := range []struct {
+		name string
+		cfg  scenarios.RuntimeConfig
+	}{
+		{"microvm-user", scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: 256}},
+		{"q35-tap", scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: 192, Machine: "q35", Network: "tap"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, spec := testEnv(t, tc.name)
+			rt, err := New(tc.cfg, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := rt.(bench.Preparer).Prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			bi, err := rt.Start(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst := bi.(*Instance)
+			defer func() {
+				if err := inst.Stop(ctx); err != nil {
+					t.Error(err)
+				}
+				assertClean(t, inst, env)
+			}()
+			hctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := waitHealthz(hctx, inst.Addr()); err != nil {
+				t.Fatal(err)
+			}
+
+			resp, err := client.Get("http://" + inst.Addr() + "/info")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info agent.Info
+			err = json.NewDecoder(resp.Body).Decode(&info)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			host, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+			if !strings.Contains(info.KernelRelease, "cloud-amd64") || info.KernelRelease == strings.TrimSpace(string(host)) {
+				t.Errorf("guest kernel release %q: want Debian's cloud kernel, not the host's %q", info.KernelRelease, strings.TrimSpace(string(host)))
+			}
+
+			body := bytes.NewBufferString(`{"kind":"cpu","iterations":2000}`)
+			resp, err = client.Post("http://"+inst.Addr()+"/run", "application/json", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("cpu workload: %s: %s", resp.Status, out)
+			}
+
+			if got, want := inst.GuestMemoryBytes(), uint64(tc.cfg.MemoryMiB)<<20; got != want {
+				t.Errorf("QMP guest memory %d, want %d", got, want)
+			}
+			mem, err := inst.HostMemory()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mem["host_pss"] <= 0 || mem["host_rss"] <= 0 {
+				t.Errorf("host memory %v", mem)
+			}
+			if cpu, err := inst.HostCPUSeconds(); err != nil || cpu <= 0 {
+				t.Errorf("host cpu %v, %v", cpu, err)
+			}
+			names := map[string]time.Duration{}
+			for _, p := range inst.Phases() {
+				names[p.Name] = p.Since
+			}
+			for _, n := range []string{"qemu_spawn", "qmp_ready", "kernel_start", "agent_start", "agent_listening"} {
+				if _, ok := names[n]; !ok {
+					t.Errorf("phase %s missing: %v", n, inst.Phases())
+				}
+			}
+			if !(names["qemu_spawn"] <= names["kernel_start"] && names["kernel_start"] < names["agent_start"]) {
+				t.Errorf("phases out of order: %v", inst.Phases())
+			}
+			d := rt.(bench.Describer).Describe()
+			if d["accel"] != "tcg" || d["machine"] != tc.cfg.Machine && tc.cfg.Machine != "" || d["qemu_version"] == "" || d["disk_cache"] == "" {
+				t.Errorf("describe: %v", d)
+			}
+			for _, f := range []string{"console-" + spec.Name + ".log", "qemu-cmdline-" + spec.Name + ".sh"} {
+				if st, err := os.Stat(filepath.Join(spec.RawDir, f)); err != nil || st.Size() == 0 {
+					t.Errorf("raw file %s: %v", f, err)
+				}
+			}
+			t.Logf("phases %v memory %v describe %v", inst.Phases(), mem, d)
+		})
+	}
+}
+
+// TestBootFailure boots a kernel that never comes up (garbage as the
+// kernel file: QEMU refuses or the guest never prints) and an agent that
+// can never listen, and wants a clear error within the limit, nothing left.
+func TestBootFailure(t *testing.T) {
+	needGuest(t)
+	dir := t.TempDir()
+	// A bogus image: a "kernel" QEMU cannot boot; the initramfs is real.
+	bogus := filepath.Join(dir, "vmlinuz")
+	os.WriteFile(bogus, bytes.Repeat([]byte{0x90}, 1<<16), 0o644)
+	data, err := os.ReadFile(filepath.Join(testImageDir, "initramfs.cpio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "initramfs.cpio"), data, 0o644)
+
+	env, spec := testEnv(t, "bogus")
+	env.ImageDir = dir
+	spec.StartTimeout = 8 * time.Second
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	inst, err := rt.Start(context.Background(), spec)
+	took := time.Since(t0)
+	if err == nil {
+		inst.Stop(context.Background())
+		t.Fatal("bogus kernel booted")
+	}
+	t.Logf("error after %s: %v", took.Round(time.Millisecond), err)
+	if took > spec.StartTimeout+15*time.Second {
+		t.Errorf("failure took %s, limit %s", took, spec.StartTimeout)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "vcbench-"+spec.Name).Output(); len(out) > 0 {
+		t.Errorf("qemu left running: %s", out)
+	}
+	if recs, _ := state.Load(env.StateDir); len(recs) != 0 {
+		t.Errorf("state records left: %d", len(recs))
+	}
+	if left, _ := filepath.Glob(filepath.Join(spec.ScratchDir, "*")); len(left) != 0 {
+		t.Errorf("scratch files left: %v", left)
+	}
+}
