@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,7 +123,10 @@ func (b *base) phase(name string, mono int64) {
 func (b *base) Phases() []bench.Phase {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]bench.Phase(nil), b.phases...)
+	out := append([]bench.Phase(nil), b.phases...)
+	// Parent and child stamps arrive in no particular order.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Since < out[j].Since })
+	return out
 }
 
 // Addr implements bench.Instance.
