@@ -176,7 +176,6 @@ type cgroup struct {
 	dirs   []string // every directory of the group, one per hierarchy
 	memDir string   // where memory.* files are
 	cpuDir string   // cpuacct.usage (v1) or cpu.stat (v2)
-	limit  int64    // memory limit in bytes, 0 if none
 	v1     cgroup1.Cgroup
 	v2m    *cgroup2.Manager
 	hs     []hierarchy // the hierarchies the group spans
@@ -265,9 +264,6 @@ func (cg *cgroup) create(vcpus, memoryMiB int) error {
 	cgroupMu.Lock()
 	defer cgroupMu.Unlock()
 	res := resources(vcpus, memoryMiB, !cg.v2 && hasMemsw(cg.hs))
-	if res.Memory != nil {
-		cg.limit = *res.Memory.Limit
-	}
 	if cg.v2 {
 		var mount, group string
 		for _, h := range cg.hs {

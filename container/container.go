@@ -217,6 +217,9 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
 		attr.GidMappingsEnableSetgroups = false
+		// Become the namespace's root before exec, or exec as an unmapped
+		// uid drops every capability.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	in.cmd = &exec.Cmd{
 		Path:        r.env.SelfPath,

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -338,6 +339,92 @@ func TestSubnetAllocation(t *testing.T) {
 		}
 		seen[addr] = true
 		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestUserNS runs each kind with a user namespace: root inside is an
+// unprivileged uid outside.
+func TestUserNS(t *testing.T) {
+	needEnv(t)
+	for _, k := range kinds {
+		t.Run(string(k.kind), func(t *testing.T) {
+			if k.bin != "" {
+				needBinary(t, k.bin)
+			}
+			checkClean(t)
+			rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128, UserNS: true})
+			in := start(t, rt, testSpec(t, "userns-0"))
+			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			info := getInfo(t, in.Addr())
+			if info.UID != 0 || !info.RootReadOnly || strings.Trim(info.CapEff, "0") != "" || info.VisiblePIDs > 3 {
+				t.Errorf("info %+v", info)
+			}
+			code, body, err := postRun(in.Addr(), `{"kind":"disk","size_mib":4,"ops":64}`, 30*time.Second)
+			if err != nil || code != 200 {
+				t.Errorf("disk workload: %d %s %v", code, body, err)
+			}
+		})
+	}
+}
+
+// TestConcurrent starts instances of every kind at once, as the density
+// sweep does, and checks each answers at its own address.
+func TestConcurrent(t *testing.T) {
+	needEnv(t)
+	checkClean(t)
+	type started struct {
+		in  bench.Instance
+		err error
+	}
+	var rts []bench.Runtime
+	for _, k := range kinds {
+		if k.bin != "" {
+			if _, err := exec.LookPath(k.bin); err != nil {
+				continue
+			}
+		}
+		rts = append(rts, newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128}))
+	}
+	const perKind = 4
+	ch := make(chan started)
+	for i, rt := range rts {
+		for j := 0; j < perKind; j++ {
+			spec := testSpec(t, fmt.Sprintf("par-%d-%d", i, j))
+			go func() {
+				in, err := rt.Start(context.Background(), spec)
+				ch <- started{in, err}
+			}()
+		}
+	}
+	addrs := map[string]bool{}
+	var ins []bench.Instance
+	for i := 0; i < len(rts)*perKind; i++ {
+		s := <-ch
+		if s.err != nil {
+			t.Error(s.err)
+			continue
+		}
+		ins = append(ins, s.in)
+		if addrs[s.in.Addr()] {
+			t.Errorf("address %s given twice", s.in.Addr())
+		}
+		addrs[s.in.Addr()] = true
+	}
+	for _, in := range ins {
+		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	errc := make(chan error)
+	for _, in := range ins {
+		go func() { errc <- in.Stop(context.Background()) }()
+	}
+	for range ins {
+		if err := <-errc; err != nil {
 			t.Error(err)
 		}
 	}

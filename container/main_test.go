@@ -64,6 +64,10 @@ func setup() error {
 	if err != nil {
 		return err
 	}
+	// A user namespace's root is an unprivileged uid outside: let it in.
+	if err := os.Chmod(testDir, 0o755); err != nil {
+		return err
+	}
 	agentBin := filepath.Join(testDir, "vcbench-agent")
 	build := exec.Command(goBin, "build", "-o", agentBin, "vcbench/cmd/vcbench-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -149,6 +153,8 @@ func newRuntime(t *testing.T, cfg scenarios.RuntimeConfig) bench.Runtime {
 
 func testSpec(t *testing.T, name string) bench.InstanceSpec {
 	raw := t.TempDir()
+	os.Chmod(raw, 0o755)
+	os.Chmod(filepath.Dir(raw), 0o755)
 	return bench.InstanceSpec{
 		RunID: "test-" + safeName(t.Name()), Name: name, RawDir: raw, ScratchDir: raw,
 		StartTimeout: 30 * time.Second, StopTimeout: 3 * time.Second,

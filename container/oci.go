@@ -259,6 +259,7 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 		MemoryMiB:   r.cfg.MemoryMiB,
 		Memsw:       !v2 && hasMemsw(cg.hs),
 		UserNS:      r.cfg.UserNS,
+		SysBind:     r.cfg.UserNS && r.bin == "runc",
 	}
 	sp := ociSpec(p)
 	b, err := json.MarshalIndent(sp, "", "  ")
@@ -441,6 +442,10 @@ type ociParams struct {
 	MemoryMiB   int
 	Memsw       bool // also limit memory+swap (v1 with swap accounting)
 	UserNS      bool
+	// SysBind binds the host's /sys read-only instead of mounting sysfs:
+	// runc cannot mount sysfs from a user namespace that does not own the
+	// (vcbench-made) network namespace; crun falls back by itself.
+	SysBind bool
 }
 
 // ociSpec builds the OCI runtime spec equivalent to vcbench's own
@@ -482,6 +487,9 @@ func ociSpec(p ociParams) *specs.Spec {
 			MaskedPaths:   append([]string(nil), maskedPaths...),
 			ReadonlyPaths: append([]string(nil), readonlyPaths...),
 		},
+	}
+	if p.SysBind {
+		s.Mounts[2] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: append([]string{"rbind", "ro"}, nsx...)}
 	}
 	res := resources(p.VCPUs, p.MemoryMiB, p.Memsw)
 	res.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
