@@ -376,16 +376,24 @@ func (i *Instance) Phases() []bench.Phase { return append([]bench.Phase(nil), i.
 func (i *Instance) GuestMemoryBytes() uint64 { return i.guestMem }
 
 // HostMemory reads the QEMU process's host_pss and host_rss from
-// /proc/PID/smaps_rollup, and host_overhead = PSS − guest RAM: what the VMM
-// costs beyond the memory it gives the guest. The overhead is negative
-// while the guest has not touched all of its RAM (QEMU maps it lazily);
-// it is not clamped, so that the figure stays honest.
+// /proc/PID/smaps_rollup and adds two views of the VMM's own cost:
+//
+//   - host_overhead = PSS − guest RAM size. It is negative while the guest
+//     has not touched all of its RAM (QEMU maps it lazily); it is not
+//     clamped, so that the figure stays honest.
+//   - host_vmm_pss = PSS of every mapping but the guest RAM's (the way
+//     Firecracker's tests count VMM overhead). Under TCG it includes the
+//     translated-code cache; with a PVH boot, the mapped kernel file.
 func (i *Instance) HostMemory() (map[string]float64, error) {
-	m, err := metrics.ProcMemory(i.cmd.Process.Pid)
+	pid := i.cmd.Process.Pid
+	m, err := metrics.ProcMemory(pid)
 	if err != nil {
 		return nil, err
 	}
 	m["host_overhead"] = m["host_pss"] - float64(i.guestMem)
+	if ram, err := guestRAMPss(pid, i.guestMem); err == nil {
+		m["host_vmm_pss"] = m["host_pss"] - float64(ram)
+	}
 	return m, nil
 }
 
@@ -443,7 +451,7 @@ func (i *Instance) stop(ctx context.Context) error {
 		gone := wait(0)
 		if !gone && i.qmp != nil {
 			if err := i.qmp.powerdown(time.Second); err == nil {
-				gone = wait(min(grace/4, 500*time.Millisecond))
+				gone = wait(min(grace/4, 200*time.Millisecond))
 			}
 			if !gone {
 				i.qmp.quit(time.Second)

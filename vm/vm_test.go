@@ -217,3 +217,144 @@ func TestBootFailure(t *testing.T) {
 		t.Errorf("scratch files left: %v", left)
 	}
 }
+
+// bogusImageDir makes an image dir with the real kernel and the given initramfs.
+func bogusImageDir(t *testing.T, initramfs []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"vmlinux", "vmlinuz"} {
+		if err := os.Symlink(filepath.Join(testImageDir, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "initramfs.cpio"), initramfs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func assertNothingLeft(t *testing.T, env bench.Env, spec bench.InstanceSpec) {
+	t.Helper()
+	if out, _ := exec.Command("pgrep", "-f", "vcbench-"+spec.Name+" ").Output(); len(out) > 0 {
+		t.Errorf("qemu left running: %s", out)
+	}
+	if recs, _ := state.Load(env.StateDir); len(recs) != 0 {
+		t.Errorf("state records left: %d", len(recs))
+	}
+	if left, _ := filepath.Glob(filepath.Join(spec.ScratchDir, "*")); len(left) != 0 {
+		t.Errorf("scratch files left: %v", left)
+	}
+}
+
+// TestBootPanic boots the real kernel with an initramfs that has no /init:
+// the kernel panics, and Start must say so at once.
+func TestBootPanic(t *testing.T) {
+	needGuest(t)
+	env, spec := testEnv(t, "panic")
+	// An empty newc archive: only the trailer.
+	env.ImageDir = bogusImageDir(t, []byte("070701"+strings.Repeat("0", 88)+"0000000B00000000TRAILER!!!\x00\x00\x00\x00"))
+	spec.StartTimeout = 30 * time.Second
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	inst, err := rt.Start(context.Background(), spec)
+	if err == nil {
+		inst.Stop(context.Background())
+		t.Fatal("a guest without init started")
+	}
+	t.Logf("error after %s: %v", time.Since(t0).Round(time.Millisecond), err)
+	if !strings.Contains(err.Error(), "Kernel panic") && !strings.Contains(err.Error(), "qemu exited") {
+		t.Errorf("error does not name the panic: %v", err)
+	}
+	if time.Since(t0) > 15*time.Second {
+		t.Errorf("took %s to notice a panic", time.Since(t0))
+	}
+	assertNothingLeft(t, env, spec)
+}
+
+// TestStartCancel cancels the context in the middle of a boot.
+func TestStartCancel(t *testing.T) {
+	needGuest(t)
+	env, spec := testEnv(t, "cancel")
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	inst, err := rt.Start(ctx, spec)
+	if err == nil {
+		inst.Stop(context.Background())
+		t.Skip("the guest booted within 400ms: nothing to cancel")
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("cancelled start took %s", took)
+	}
+	if !strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Errorf("error %v, want the context's", err)
+	}
+	assertNothingLeft(t, env, spec)
+}
+
+// TestKVMHang: where /dev/kvm exists but cannot boot a guest (nested PVM
+// hosts), ProbeAccel must say TCG within its time-out, and a runtime that
+// insists on kvm must fail with a time-out within its start limit, leaving
+// nothing. Where KVM works, the probe must say kvm.
+func TestKVMHang(t *testing.T) {
+	needGuest(t)
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Skip("no /dev/kvm")
+	}
+	t0 := time.Now()
+	res := ProbeAccel(context.Background(), testImageDir)
+	took := time.Since(t0)
+	t.Logf("probe after %s: %+v", took.Round(time.Millisecond), res)
+	if took > ProbeTimeout+6*time.Second {
+		t.Errorf("probe took %s, time-out %s", took, ProbeTimeout)
+	}
+	if res.Reason == "" || res.QEMUVersion == "" {
+		t.Errorf("probe result incomplete: %+v", res)
+	}
+	if res.Accel == AccelKVM {
+		t.Skip("KVM works here: nothing hangs")
+	}
+	// On the nested (PVM) KVM we know, -cpu host aborts QEMU at once, and
+	// QEMU's default CPU model makes the guest hang without a word: use
+	// that to check that hangs are caught, by the probe and by Start.
+	defer func(cpu string, pt time.Duration) { kvmCPU, ProbeTimeout = cpu, pt }(kvmCPU, ProbeTimeout)
+	kvmCPU, ProbeTimeout = "qemu64", 3*time.Second
+	t0 = time.Now()
+	res = ProbeAccel(context.Background(), testImageDir)
+	took = time.Since(t0)
+	t.Logf("probe (qemu64) after %s: %+v", took.Round(time.Millisecond), res)
+	if res.Accel == AccelKVM {
+		t.Skip("a KVM guest with the qemu64 CPU boots here: nothing hangs")
+	}
+	if took > ProbeTimeout+6*time.Second || !strings.Contains(res.Reason, "within 3s") {
+		t.Errorf("probe of a hanging guest: %s after %s", res.Reason, took)
+	}
+	env, spec := testEnv(t, "kvmhang")
+	spec.StartTimeout = 6 * time.Second
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "kvm"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	inst, err := rt.Start(context.Background(), spec)
+	took = time.Since(t0)
+	if err == nil {
+		inst.Stop(context.Background())
+		t.Fatal("a KVM guest booted although the probe said it cannot")
+	}
+	t.Logf("error after %s: %v", took.Round(time.Millisecond), err)
+	if !strings.Contains(err.Error(), "within 6s") {
+		t.Errorf("error %v, want a time-out", err)
+	}
+	if took > spec.StartTimeout+12*time.Second {
+		t.Errorf("failure took %s, limit %s", took, spec.StartTimeout)
+	}
+	assertNothingLeft(t, env, spec)
+}

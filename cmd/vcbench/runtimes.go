@@ -7,6 +7,7 @@ import (
 	"vcbench/container"
 	"vcbench/image"
 	"vcbench/scenarios"
+	"vcbench/vm"
 )
 
 // factories registers every runtime backend explicitly (no init() side effects).
@@ -15,6 +16,7 @@ var factories = map[scenarios.RuntimeKind]bench.Factory{
 	scenarios.Container: container.New,
 	scenarios.OCICrun:   container.NewCrun,
 	scenarios.OCIRunc:   container.NewRunc,
+	scenarios.VM:        vm.New,
 }
 
 // containerInit is the hidden `vcbench init` entry point of the container

@@ -1,0 +1,132 @@
+package vm
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"vcbench/scenarios"
+)
+
+func TestLaunchArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		l    Launch
+		want []string
+	}{
+		{
+			name: "microvm-user-tcg",
+			l: Launch{
+				Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm},
+				Accel: AccelTCG, Kernel: "/img/vmlinux", Initrd: "/img/initramfs.cpio", Cmdline: "console=ttyS0",
+				QMP: "/tmp/d/qmp.sock", Net: NetSetup{Mode: NetworkUser, HostPort: 40000},
+				Disk: DiskSetup{Path: "/s/d.raw", Cache: "none", AIO: "native"},
+			},
+			want: []string{
+				"-name", "vcbench-vm-1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+				"-accel", "tcg",
+				"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+				"-smp", "1", "-m", "256",
+				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+				"-qmp", "unix:/tmp/d/qmp.sock,server=on,wait=off",
+				"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio", "-append", "console=ttyS0",
+				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080", "-device", "virtio-net-device,netdev=net0",
+				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native", "-device", "virtio-blk-device,drive=disk0",
+			},
+		},
+		{
+			name: "q35-tap-kvm",
+			l: Launch{
+				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35},
+				Accel: AccelKVM, Kernel: "/img/vmlinuz", Cmdline: "x",
+				Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3"},
+				Disk: DiskSetup{Path: "/s/d.raw", Cache: "writeback", AIO: "threads"},
+			},
+			want: []string{
+				"-name", "vcbench-vm-2", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+				"-accel", "kvm", "-cpu", "host",
+				"-M", "q35",
+				"-smp", "2", "-m", "512",
+				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+				"-kernel", "/img/vmlinuz", "-append", "x",
+				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,romfile=",
+				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads", "-device", "virtio-blk-pci,drive=disk0",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.l.Args(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("args\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKernelCmdline(t *testing.T) {
+	base := "console=ttyS0 earlyprintk=ttyS0 loglevel=6 panic=-1 reboot=t tsc=reliable no_timer_check noreplace-smp cryptomgr.notests rcupdate.rcu_expedited=1 i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 random.trust_cpu=on audit=0 lsm=capability"
+	for _, tc := range []struct {
+		name string
+		l    Launch
+		tsc  uint64
+		want string
+	}{
+		{"microvm-user-tcg", Launch{Config: Config{Machine: MachineMicrovm}, Accel: AccelTCG,
+			Net: NetSetup{GuestIP: "10.0.2.15/24", Gateway: "10.0.2.2"}, Disk: DiskSetup{Path: "/d"}}, 2596000,
+			base + " tsc_early_khz=2596000 pci=off vcbench.listen=0.0.0.0:8080 vcbench.ip=10.0.2.15/24 vcbench.gw=10.0.2.2 vcbench.disk=/dev/vda"},
+		{"q35-kvm-no-net", Launch{Config: Config{Machine: MachineQ35}, Accel: AccelKVM}, 2596000,
+			base + " vcbench.listen=0.0.0.0:8080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := KernelCmdline(tc.l, tc.tsc); got != tc.want {
+				t.Errorf("cmdline\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"-m":                         "-m",
+		"file=/a/b.raw,cache=none":   "file=/a/b.raw,cache=none",
+		"console=ttyS0 quiet":        "'console=ttyS0 quiet'",
+		"it's":                       `'it'\''s'`,
+		"":                           "''",
+		"virtio-net-pci,romfile=":    "virtio-net-pci,romfile=",
+		"user,hostfwd=tcp:1.2:3-:80": "user,hostfwd=tcp:1.2:3-:80",
+	} {
+		if got := ShellQuote(in); got != want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+	s := Script("qemu-system-x86_64", []string{"-append", "a b"}, "mkdir -p /x")
+	if !strings.Contains(s, "mkdir -p /x\nexec qemu-system-x86_64 \\\n  -append \\\n  'a b'\n") {
+		t.Errorf("script:\n%s", s)
+	}
+}
+
+func TestConfigFrom(t *testing.T) {
+	c, err := ConfigFrom(scenarios.RuntimeConfig{Kind: scenarios.VM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: NetworkUser, DiskMiB: DefaultDiskMiB}
+	if c != want {
+		t.Errorf("defaults %+v, want %+v", c, want)
+	}
+	for _, bad := range []scenarios.RuntimeConfig{
+		{Accel: "hvf"}, {Machine: "pc"}, {Network: "veth"}, {MemoryMiB: 16}, {VCPUs: -1},
+	} {
+		if _, err := ConfigFrom(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestTapSubnet(t *testing.T) {
+	for i, want := range map[int][2]string{0: {"10.214.0.1", "10.214.0.2"}, 1: {"10.214.0.5", "10.214.0.6"}, 64: {"10.214.1.1", "10.214.1.2"}, maxTaps - 1: {"10.214.255.253", "10.214.255.254"}} {
+		h, g := tapSubnet(i)
+		if h.String() != want[0] || g.String() != want[1] {
+			t.Errorf("tapSubnet(%d) = %s %s, want %v", i, h, g, want)
+		}
+	}
+}
