@@ -23,6 +23,12 @@ import (
 // creation beneath it.
 var cgroupMu sync.Mutex
 
+// runGroups counts this process's live instance groups per run group
+// (vcbench/<run-id>): the run group and "vcbench" above it are removed
+// only when the last goes, so that an OCI runtime creating a group (outside
+// cgroupMu) never finds its parent removed under it. Guarded by cgroupMu.
+var runGroups = map[string]int{}
+
 // hierarchy is one mounted cgroup hierarchy and vcbench's own group in it.
 type hierarchy struct {
 	Mount       string   // mount point, e.g. /sys/fs/cgroup/memory
@@ -179,6 +185,8 @@ type cgroup struct {
 	v1     cgroup1.Cgroup
 	v2m    *cgroup2.Manager
 	hs     []hierarchy // the hierarchies the group spans
+	// counted: the group is in runGroups until removeDirs succeeds.
+	counted bool
 }
 
 // groupRel is the group's path relative to vcbench's own cgroup.
@@ -197,6 +205,14 @@ func planCgroup(runID, instance string, all bool) (*cgroup, error) {
 	}
 	v2, _ := cgroupMode()
 	cg := &cgroup{v2: v2, rel: groupRel(runID, instance)}
+	defer func() {
+		if cg != nil {
+			cgroupMu.Lock()
+			runGroups[filepath.Dir(cg.rel)]++
+			cg.counted = true
+			cgroupMu.Unlock()
+		}
+	}()
 	for _, h := range hs {
 		if v2 != h.V2 && !(all && h.V2) {
 			continue
@@ -223,6 +239,7 @@ func planCgroup(runID, instance string, all bool) (*cgroup, error) {
 		}
 	}
 	if len(cg.dirs) == 0 {
+		cg = nil
 		return nil, errors.New("no usable cgroup hierarchy is mounted")
 	}
 	return cg, nil
@@ -431,25 +448,39 @@ func (cg *cgroup) remove() error {
 	return errors.Join(err, cg.removeDirs())
 }
 
-// removeDirs removes the group's directories and the empty parents up to
-// and including "vcbench". Callers hold cgroupMu.
+// removeDirs removes the group's directories and, once no other group of
+// the run is left in this process, the empty parents up to and including
+// "vcbench". Callers hold cgroupMu.
 func (cg *cgroup) removeDirs() error {
 	var errs []error
 	for _, d := range cg.dirs {
 		if err := removeCgroupLeaf(d); err != nil {
 			errs = append(errs, err)
-			continue
 		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	run := filepath.Dir(cg.rel)
+	if cg.counted {
+		cg.counted = false
+		runGroups[run]--
+	}
+	if runGroups[run] > 0 {
+		return nil
+	}
+	delete(runGroups, run)
+	for _, d := range cg.dirs {
 		for p := filepath.Dir(d); ; p = filepath.Dir(p) {
 			if err := unix.Rmdir(p); err != nil {
-				break // not empty (another instance), or gone
+				break // not empty (another vcbench run), or gone
 			}
 			if filepath.Base(p) == "vcbench" {
 				break
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func removeCgroupLeaf(dir string) error {
