@@ -313,6 +313,9 @@ func contains(ss []string, s string) bool {
 
 // readViews loads raw/info-<runtime>-<n>.json; a run without them has none.
 func readViews(label, dir string) ([]InstanceView, error) {
+	if dir == "" {
+		return nil, nil // a run read back from Prometheus has no raw/ directory
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "raw", "info-*.json"))
 	if err != nil {
 		return nil, fmt.Errorf("list info files: %w", err)

@@ -1,30 +1,73 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"vcbench/bench"
+	"vcbench/metrics/promrun"
 	"vcbench/report"
 )
 
 // newReportCmd is `vcbench report RUN_DIR [--out DIR] [--lang en|ko]`.
 func newReportCmd() *cobra.Command {
-	var out, lang string
+	var out, lang, promURL string
+	var runIDs []string
 	var noPNG bool
 	cmd := &cobra.Command{
-		Use:   "report RUN_DIR [RUN_DIR...]",
+		Use:   "report RUN_DIR [RUN_DIR...] | --prometheus URL --run-id ID [--run-id ID...]",
 		Short: "Write the HTML/Markdown report of a run (several runs: side by side)",
 		Long: `report reads results/<run-id>/ and writes index.html (one self-contained file,
 charts inline), summary.md and charts/*.svg|png. The default output is
 RUN_DIR/report/. Given several run directories (e.g. the same scenario on
 several hosts), it draws them side by side, labelled by host name; then --out
-is required.`,
-		Args: cobra.MinimumNArgs(1),
+is required.
+
+With --prometheus, the runs are read back through the Prometheus HTTP API from
+what vcbench pushed to a Pushgateway (--push-gateway) on one or more hosts;
+hosts appear side by side.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if promURL != "" {
+				if len(args) > 0 {
+					return fmt.Errorf("report: give run directories or --prometheus, not both")
+				}
+				if len(runIDs) == 0 {
+					return fmt.Errorf("report: --prometheus needs at least one --run-id")
+				}
+				if out == "" {
+					return fmt.Errorf("report: --out is required with --prometheus")
+				}
+				return nil
+			}
+			if len(runIDs) > 0 {
+				return fmt.Errorf("report: --run-id needs --prometheus URL")
+			}
+			return cobra.MinimumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if promURL != "" {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+				defer cancel()
+				runs, err := promrun.LoadRuns(ctx, promURL, runIDs)
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				labels := make([]string, len(runs))
+				for i, r := range runs {
+					labels[i] = r.Info.Host.Hostname
+				}
+				index, err := report.WriteRuns(runs, out, report.Options{Lang: lang, NoPNG: noPNG, Labels: labels})
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), index)
+				return nil
+			}
 			runs := make([]*bench.Run, 0, len(args))
 			for _, dir := range args {
 				r, err := bench.ReadRun(dir)
@@ -50,6 +93,8 @@ is required.`,
 	cmd.Flags().StringVar(&out, "out", "", "output directory (default RUN_DIR/report)")
 	cmd.Flags().StringVar(&lang, "lang", report.LangEnglish, "language of the text: en or ko")
 	cmd.Flags().BoolVar(&noPNG, "no-png", false, "write charts as SVG only")
+	cmd.Flags().StringVar(&promURL, "prometheus", "", "read runs from this Prometheus server (e.g. http://127.0.0.1:9090) instead of run directories")
+	cmd.Flags().StringSliceVar(&runIDs, "run-id", nil, "run id to read from --prometheus (repeatable)")
 	return cmd
 }
 

@@ -375,6 +375,22 @@ func TestPrometheusIntegration(t *testing.T) {
 			}
 		}
 	}
+
+	// The same, end to end through the CLI: one report with both hosts.
+	out := filepath.Join(t.TempDir(), "report")
+	cli, err := exec.Command(vcbench, "report", "--prometheus", env.promURL, "--run-id", id, "--run-id", b.run.Info.RunID, "--out", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vcbench report --prometheus: %v\n%s", err, cli)
+	}
+	summary, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"hostA", "hostB"} {
+		if !strings.Contains(string(summary), host) {
+			t.Errorf("summary.md from Prometheus does not show %s side by side", host)
+		}
+	}
 }
 
 // checkDashboardQueries evaluates every panel expression of the Grafana
