@@ -201,6 +201,20 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 	defer stop()
 	r := &bench.Runner{Scenario: sc, Factories: factories, Env: env, Store: store}
 	var finishers []func() error
+	finished := false
+	runFinishers := func() {
+		if finished {
+			return
+		}
+		finished = true
+		for _, f := range finishers {
+			if err := f(); err != nil {
+				fmt.Fprintln(stderr, "vcbench:", err)
+			}
+		}
+	}
+	// Observers (live exporter, pusher) are shut down whatever happens.
+	defer runFinishers()
 	for _, mk := range o.hooks.observers {
 		obs, finish, err := mk(store.Info())
 		if err != nil {
@@ -229,11 +243,7 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 	if err := store.Finish(status, reason); err != nil {
 		return err
 	}
-	for _, f := range finishers {
-		if err := f(); err != nil {
-			fmt.Fprintln(stderr, "vcbench:", err)
-		}
-	}
+	runFinishers() // after Finish: the last push carries the final status
 	run, err := bench.ReadRun(store.Dir)
 	if err != nil {
 		return err
