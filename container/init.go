@@ -136,11 +136,17 @@ func runContainerInit(arg string) {
 	if c.CgroupNS {
 		// Only now is this process in its group: a cgroup namespace is
 		// rooted where the process is when it unshares.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		err := unix.Unshare(unix.CLONE_NEWCGROUP)
+		switch {
+		case errors.Is(err, unix.EINVAL):
+			// No cgroup namespaces in this kernel: show no cgroupfs
+			// rather than the host's whole tree.
+		case err != nil:
 			fail(fmt.Errorf("unshare cgroup namespace: %w", err))
-		}
-		if err := mountCgroups(c); err != nil {
-			fail(err)
+		default:
+			if err := mountCgroups(c); err != nil {
+				fail(err)
+			}
 		}
 	}
 	if err := dropPrivileges(); err != nil {
