@@ -20,9 +20,8 @@ var factories = map[scenarios.RuntimeKind]bench.Factory{
 }
 
 // containerInit is the hidden `vcbench init` entry point of the container
-// runtime (the re-executed vcbench inside the new namespaces); nil until
-// that runtime is built in.
-var containerInit func(args []string)
+// runtime (the re-executed vcbench inside the new namespaces).
+var containerInit = container.RunInit
 
 // imageBuilder builds one image under the image directory; built is false
 // when it was already up to date.
@@ -32,4 +31,10 @@ type imageBuilder struct {
 }
 
 // imageBuilders are run in order by `vcbench images build`.
-var imageBuilders = []imageBuilder{}
+// The rootfs and the initramfs are written from the same file list.
+var imageBuilders = []imageBuilder{
+	{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
+		return image.BuildRootfs(p, agent, busybox)
+	}},
+	{"guest (kernel + initramfs)", image.BuildGuest},
+}
