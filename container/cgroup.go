@@ -172,7 +172,7 @@ func cgroupMode() (v2 bool, hybrid bool) {
 }
 
 // usedV1 are the v1 controllers vcbench's own container manages.
-var usedV1 = []string{"memory", "cpu", "cpuacct"}
+var usedV1 = []string{"memory", "cpu", "cpuacct", "cpuset"}
 
 // cgroup is one instance's control group: created through
 // containerd/cgroups (or by an OCI runtime) and read through its files.
@@ -261,8 +261,41 @@ func resources(vcpus, memoryMiB int, memsw bool) *specs.LinuxResources {
 		period := uint64(100000)
 		quota := int64(vcpus) * int64(period)
 		r.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
+		// Pin to the first vcpus CPUs as the native runtime does, so that
+		// "one thread per vCPU" sees vcpus CPUs (sched_getaffinity) and a
+		// quota alone does not throttle threads spread over every CPU.
+		if n := hostCPUs(); vcpus < n {
+			r.CPU.Cpus = cpuRange(vcpus)
+			r.CPU.Mems = onlineMems()
+		}
 	}
 	return r
+}
+
+// hostCPUs is the number of CPUs vcbench itself may run on.
+func hostCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil {
+		return set.Count()
+	}
+	return 1
+}
+
+// cpuRange is the cpuset list of the first n CPUs ("0", "0-3").
+func cpuRange(n int) string {
+	if n == 1 {
+		return "0"
+	}
+	return fmt.Sprintf("0-%d", n-1)
+}
+
+// onlineMems is the host's memory nodes in cpuset form, for cpuset.mems.
+func onlineMems() string {
+	b, err := os.ReadFile("/sys/devices/system/node/online")
+	if err != nil {
+		return "0"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // hasMemsw reports whether the v1 memory controller accounts swap.
