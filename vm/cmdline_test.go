@@ -63,7 +63,7 @@ func TestLaunchArgs(t *testing.T) {
 }
 
 func TestKernelCmdline(t *testing.T) {
-	base := "console=ttyS0 earlyprintk=ttyS0 loglevel=6 panic=-1 reboot=t tsc=reliable no_timer_check noreplace-smp cryptomgr.notests rcupdate.rcu_expedited=1 i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 random.trust_cpu=on audit=0 lsm=capability"
+	base := "console=ttyS0 earlyprintk=ttyS0 loglevel=6 panic=-1 reboot=t tsc=reliable no_timer_check noreplace-smp cryptomgr.notests rcupdate.rcu_expedited=1 i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 random.trust_cpu=on audit=0 lsm=capability initcall_blacklist=init_kprobe_trace,crypto_kdf108_init,init_trace_printk_function_export,init_ima,nvme_core_init,snapshot_device_init"
 	for _, tc := range []struct {
 		name string
 		l    Launch
