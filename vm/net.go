@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -27,16 +29,38 @@ var tapBase = net.IPv4(10, 214, 0, 0).To4()
 // maxTaps is the number of /30 subnets in 10.214.0.0/16.
 const maxTaps = 1 << 14
 
+// handedOut remembers the ports freePort gave recently, so that instances
+// started at the same time never get the same one (the kernel may hand a
+// just-closed port out again before QEMU has bound it).
+var (
+	portMu    sync.Mutex
+	handedOut = map[int]time.Time{}
+)
+
 // freePort asks the kernel for a free 127.0.0.1 TCP port for the hostfwd.
 // Another process could take it before QEMU binds it; QEMU then fails to
 // start and says so.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for p, at := range handedOut {
+		if time.Since(at) > time.Minute {
+			delete(handedOut, p)
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	for try := 0; try < 100; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, dup := handedOut[port]; !dup {
+			handedOut[port] = time.Now()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("free port: the kernel keeps offering ports already handed out")
 }
 
 // tapSubnet returns the host and guest addresses of the index-th /30.

@@ -59,6 +59,7 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 			return nil, fmt.Errorf("vm: guest image: %w (run `vcbench images build`)", err)
 		}
 	}
+	hostTSCkHz() // measured once here, not inside the first instance's launch
 	return &Runtime{cfg: cfg, env: env, paths: p}, nil
 }
 
