@@ -82,7 +82,7 @@ func (r *Runtime) resolveAccel(ctx context.Context) ProbeResult {
 	var res ProbeResult
 	switch r.cfg.Accel {
 	case AccelAuto:
-		res = ProbeAccel(ctx, r.env.ImageDir)
+		res = cachedProbe(ctx, r.env.ImageDir)
 	case AccelKVM:
 		res = ProbeResult{Accel: AccelKVM, Reason: "accel: kvm in the scenario (not probed)", QEMUVersion: qemuVersion()}
 	default:
@@ -90,6 +90,26 @@ func (r *Runtime) resolveAccel(ctx context.Context) ProbeResult {
 	}
 	if ctx.Err() == nil { // an interrupted probe proves nothing: probe again next time
 		r.probe = &res
+	}
+	return res
+}
+
+// probes caches ProbeAccel's answers by image directory for the life of
+// the process: several vm runtimes in one scenario probe once.
+var (
+	probeMu sync.Mutex
+	probes  = map[string]ProbeResult{}
+)
+
+func cachedProbe(ctx context.Context, imageDir string) ProbeResult {
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if res, ok := probes[imageDir]; ok {
+		return res
+	}
+	res := ProbeAccel(ctx, imageDir)
+	if ctx.Err() == nil {
+		probes[imageDir] = res
 	}
 	return res
 }
