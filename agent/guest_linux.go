@@ -12,17 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The agent binary is the VM's /init: wire the guest setup here. RunInit
-// calls it only in a VM, which it tells by vcbench.* keys in /proc/cmdline;
-// it looks before it mounts /proc, so PID 1 mounts /proc here first (a
-// no-op when a container runtime mounted it already).
-func init() {
-	GuestSetup = SetupGuest
-	if IsInit() {
-		_ = mountIfAbsent("/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-	}
-}
-
 // GuestModuleOrder lists, one a line, the kernel modules the VM guest loads
 // in that order; the image builder writes it (image.ModuleOrderPath).
 const GuestModuleOrder = "/lib/modules/vcbench.order"

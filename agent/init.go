@@ -64,18 +64,21 @@ func mountIfAbsent(dir, fstype string, flags uintptr, data string) error {
 // with the child's status (in a container). It never returns.
 func RunInit(args []string) {
 	say := func(format string, a ...any) { fmt.Fprintf(os.Stdout, "vcbench-agent: init: "+format+"\n", a...) }
+	// /proc first: whether this is a VM is read from /proc/cmdline.
+	if err := mountIfAbsent("/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		say("%v", err)
+	}
 	inVM := GuestSetup != nil && len(KernelParams()) > 0
 	for _, m := range []struct {
 		dir, fs string
 		flags   uintptr
 	}{
-		{"/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 		{"/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
 		{"/dev", "devtmpfs", unix.MS_NOSUID},
 		{"/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV},
 	} {
-		if !inVM && m.dir != "/proc" {
-			continue // a container runtime set these up already
+		if !inVM {
+			break // a container runtime set these up already
 		}
 		if err := mountIfAbsent(m.dir, m.fs, m.flags, ""); err != nil {
 			say("%v", err)

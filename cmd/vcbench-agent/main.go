@@ -17,6 +17,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "noop" {
 		return // the fork workload's fallback target
 	}
+	// As a VM's /init, the agent loads the guest's modules and sets up its
+	// network before serving.
+	agent.GuestSetup = agent.SetupGuest
 	if agent.IsInit() {
 		fmt.Printf("%s%.6f\n", agent.StartMarker, agent.Uptime())
 		agent.RunInit(os.Args)
