@@ -37,9 +37,11 @@ type DensityInfo struct {
 // instance.
 const densityWorkload = "density"
 
-// preferredMemory picks the per-instance memory figure to average: PSS for
-// processes (QEMU, native agent), cgroup usage for containers.
-var preferredMemory = []string{"host_pss", "cgroup_usage", "host_rss"}
+// preferredMemory picks the per-instance memory figure to average: the
+// anonymous PSS of processes (QEMU, native agent) — their file-backed pages
+// are shared page cache that the host counts as available — then cgroup
+// usage for containers, then plain PSS and RSS where the kernel has no split.
+var preferredMemory = []string{"host_pss_anon", "cgroup_usage", "host_pss", "host_rss"}
 
 // runDensity sweeps the number of concurrent instances of one runtime.
 func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig) error {

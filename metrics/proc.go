@@ -14,6 +14,11 @@ import (
 // ProcMemory reads a process's resident memory from /proc/PID/smaps_rollup:
 // "host_rss" and "host_pss" in bytes. PSS divides shared pages among their
 // users, so it is the fair per-instance figure when many instances run.
+// Where the kernel splits PSS (Linux 5.x and later) it adds
+// "host_pss_anon": the anonymous and shmem part, what each extra instance
+// really takes from the host's available memory. The file-backed rest
+// (binaries, a mapped guest kernel) is page cache the host counts as
+// available, shared by every instance.
 func ProcMemory(pid int) (map[string]float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
@@ -27,7 +32,7 @@ func ProcMemory(pid int) (map[string]float64, error) {
 		if !ok {
 			continue
 		}
-		name := map[string]string{"Rss": "host_rss", "Pss": "host_pss"}[k]
+		name := map[string]string{"Rss": "host_rss", "Pss": "host_pss", "Pss_Anon": "anon", "Pss_Shmem": "shmem"}[k]
 		if name == "" {
 			continue
 		}
@@ -44,8 +49,18 @@ func ProcMemory(pid int) (map[string]float64, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if len(out) != 2 {
-		return nil, fmt.Errorf("smaps_rollup of pid %d: Rss or Pss missing", pid)
+	if _, ok := out["host_rss"]; !ok {
+		return nil, fmt.Errorf("smaps_rollup of pid %d: Rss missing", pid)
+	}
+	if _, ok := out["host_pss"]; !ok {
+		return nil, fmt.Errorf("smaps_rollup of pid %d: Pss missing", pid)
+	}
+	anon, hasAnon := out["anon"]
+	shmem, hasShmem := out["shmem"]
+	delete(out, "anon")
+	delete(out, "shmem")
+	if hasAnon && hasShmem {
+		out["host_pss_anon"] = anon + shmem
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +92,69 @@ density:
 	out, _ := exec.Command("pgrep", "-f", filepath.Join(run.Dir, "scratch")).Output()
 	if len(out) > 0 {
 		t.Errorf("agents left running: %s", out)
+	}
+}
+
+// TestDensityAccounting sweeps 1, 2, 4 containers and VMs and checks that
+// the accounting is honest: at each step the per-instance memory of the k
+// instances sums to within 20% of the host's measured increase. The
+// containers keep the memory workload's arrays so that their cost stands
+// well above the host's background noise; the VMs' own cost does.
+func TestDensityAccounting(t *testing.T) {
+	needRoot(t)
+	images := imageDir(t)
+	for _, c := range []struct{ runtime, extra string }{
+		{"container", "    memory_mib: 1024\ndensity:\n  steps: [1, 2, 4]\n  workload: memory\n"},
+		{"vm", "    memory_mib: 128\ndensity:\n  steps: [1, 2, 4]\n"},
+	} {
+		t.Run(c.runtime, func(t *testing.T) {
+			run, err := runScenarioFile(t, "name: acct\nruntimes:\n  - kind: "+c.runtime+"\n"+c.extra, "--image-dir", images)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := run.Info.Runtimes[0].Density
+			if d == nil || d.Reached != 4 {
+				t.Fatalf("density info %+v; errors %v", d, run.Info.Runtimes[0].Errors)
+			}
+			sum := map[int]float64{}
+			used := map[int]float64{}
+			readies := 0
+			for _, s := range run.Samples {
+				k := 0
+				fmt.Sscan(s.Labels["k"], &k)
+				switch {
+				case s.Metric == d.MemoryMetric && s.Labels["instance"] != "":
+					if !(s.Value > 0) {
+						t.Errorf("instance memory %v", s.Value)
+					}
+					sum[k] += s.Value
+				case s.Metric == "host_used":
+					used[k] = s.Value
+				case s.Metric == "ready":
+					readies++
+					if !(s.Value > 0) {
+						t.Errorf("ready %v", s.Value)
+					}
+				}
+			}
+			if readies != 4 {
+				t.Errorf("%d startup samples, want 4", readies)
+			}
+			for _, k := range []int{1, 2, 4} {
+				if used[k] <= 0 {
+					t.Errorf("k=%d: host used %.0f bytes", k, used[k])
+					continue
+				}
+				ratio := sum[k] / used[k]
+				t.Logf("k=%d: instances sum %.1f MiB (%s), host increase %.1f MiB, ratio %.2f", k, sum[k]/(1<<20), d.MemoryMetric, used[k]/(1<<20), ratio)
+				if k == 4 && (ratio < 0.8 || ratio > 1.2) {
+					t.Errorf("k=4: per-instance memory sums to %.1f MiB, host grew %.1f MiB: off by more than 20%%", sum[k]/(1<<20), used[k]/(1<<20))
+				}
+			}
+			out, _ := exec.Command("pgrep", "-f", run.Dir).Output()
+			if len(out) > 0 {
+				t.Errorf("processes of the run left: %s", out)
+			}
+		})
 	}
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"vcbench/image"
+	"vcbench/state"
+)
+
+// imageDir returns built images (make images) or skips the test.
+func imageDir(t *testing.T) string {
+	t.Helper()
+	p := image.Paths{Dir: image.DefaultDir()}
+	for _, f := range []string{p.Rootfs(), p.Kernel(), p.Initramfs()} {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("images not built in %s (run `make images` or set VCBENCH_IMAGE_DIR): %v", p.Dir, err)
+		}
+	}
+	return p.Dir
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: containers, cgroups and veths")
+	}
+}
+
+// TestKillThenCleanup SIGKILLs `vcbench run` while an instance is running,
+// then runs `vcbench cleanup` and finds nothing left: no process, link,
+// mount, cgroup, file or record of that run.
+func TestKillThenCleanup(t *testing.T) {
+	needRoot(t)
+	images := imageDir(t)
+	vcbench, agent := binaries(t)
+	for _, kind := range []string{"container", "oci-crun", "vm"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			stateDir := filepath.Join(dir, "state")
+			scen := filepath.Join(dir, "s.yaml")
+			// A cpu workload far longer than the test waits: the kill lands mid-trial.
+			os.WriteFile(scen, []byte("name: kill\ntrials: 1\nruntimes:\n  - kind: "+kind+"\nworkloads:\n  - kind: cpu\n    iterations: 100000000\n"), 0o644)
+			cmd := exec.Command(vcbench, "run", scen, "--out", filepath.Join(dir, "results"), "--agent", agent,
+				"--image-dir", images, "--state-dir", stateDir, "--no-report")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the agent is ready (its startup sample is written):
+			// the instance is then in its workload.
+			ready := false
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) && !ready {
+				samples, _ := filepath.Glob(filepath.Join(dir, "results", "*", "samples.jsonl"))
+				if len(samples) == 1 {
+					b, _ := os.ReadFile(samples[0])
+					ready = strings.Contains(string(b), `"metric":"ready"`)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			recs, _ := state.Load(stateDir)
+			if !ready || len(recs) == 0 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("instance not ready within 60 s (%d records)", len(recs))
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+
+			out, err := exec.Command(vcbench, "cleanup", "--state-dir", stateDir, "--out", filepath.Join(dir, "results")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("vcbench cleanup: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "removed") || !strings.Contains(string(out), "marked") {
+				t.Errorf("cleanup said:\n%s", out)
+			}
+			left, _ := state.Load(stateDir)
+			if len(left) != 0 {
+				t.Errorf("%d records left after cleanup", len(left))
+			}
+			for _, r := range recs {
+				for _, p := range r.Procs {
+					if p.Alive() {
+						t.Errorf("process %d of %s still running", p.Pid, r.Instance)
+					}
+				}
+				for _, l := range r.Links {
+					if _, err := netlink.LinkByName(l); err == nil {
+						t.Errorf("link %s still there", l)
+					}
+				}
+				for _, c := range append(r.Cgroups, r.Paths...) {
+					if _, err := os.Stat(c); err == nil {
+						t.Errorf("%s still there", c)
+					}
+				}
+			}
+			mounts, _ := os.ReadFile("/proc/mounts")
+			for _, line := range strings.Split(string(mounts), "\n") {
+				if strings.Contains(line, dir) {
+					t.Errorf("mount left: %s", line)
+				}
+			}
+			run, err := os.ReadFile(filepath.Join(dir, "results", mustOne(t, filepath.Join(dir, "results", "*")), "run.json"))
+			if err != nil || !strings.Contains(string(run), `"status": "interrupted"`) {
+				t.Errorf("run.json not marked interrupted: %v\n%s", err, run)
+			}
+		})
+	}
+}
+
+func mustOne(t *testing.T, glob string) string {
+	t.Helper()
+	m, _ := filepath.Glob(glob)
+	if len(m) != 1 {
+		t.Fatalf("%s: %d matches", glob, len(m))
+	}
+	return filepath.Base(m[0])
+}
