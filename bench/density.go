@@ -31,8 +31,8 @@ type DensityInfo struct {
 // metric "ready" with trial = the instance's position (1-based) and label
 // k = the step it belongs to; per instance and step its host memory
 // figures (host_pss, cgroup_usage, ...) with labels k and instance; per
-// step (trial = k) "instance_memory_mean", "host_used" (MemAvailable drop
-// since the sweep began) and "host_cpu_busy" (fraction of all host CPUs busy
+// step (trial = k) "instance_memory_mean", "host_used" (growth of the
+// host's used memory since the sweep began, see hostUsed) and "host_cpu_busy" (fraction of all host CPUs busy
 // during the step); with a steady workload, "<workload>_<metric>" per
 // instance.
 const densityWorkload = "density"
@@ -77,7 +77,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 	}()
 
 	info.PageCacheDropped = dropPageCache()
-	base, err := memAvailable()
+	base, err := hostUsed()
 	if err != nil {
 		return err
 	}
@@ -155,11 +155,11 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		batchSamples = append(batchSamples, memSamples...)
 		batchSamples = append(batchSamples, mk("instance_memory_mean", workload.UnitBytes, "lower", k, mean, map[string]string{"k": kl, "source": metric}))
 		dropPageCache()
-		avail, err := memAvailable()
+		now, err := hostUsed()
 		if err != nil {
 			return err
 		}
-		used := float64(base) - float64(avail)
+		used := float64(now) - float64(base)
 		batchSamples = append(batchSamples, mk("host_used", workload.UnitBytes, "lower", k, used, map[string]string{"k": kl}))
 		if cpu1, err := procfs.CPUTimes(); err == nil && cpu0 != nil {
 			batchSamples = append(batchSamples, mk("host_cpu_busy", "ratio", "lower", k, busyFraction(cpu0, cpu1), map[string]string{"k": kl}))
@@ -326,7 +326,7 @@ func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(strin
 }
 
 // dropPageCache asks the kernel to drop clean caches (root only) so that
-// MemAvailable differences reflect instances, not file I/O.
+// readings reflect instances, not file I/O.
 func dropPageCache() bool {
 	if os.Geteuid() != 0 {
 		return false
@@ -335,16 +335,22 @@ func dropPageCache() bool {
 	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0) == nil
 }
 
-func memAvailable() (uint64, error) {
+// hostUsed is the host's used memory as free(1) counts it, with shmem
+// counted as used: MemTotal − MemFree − Buffers − (Cached − Shmem) −
+// SReclaimable. Unlike MemAvailable it does not guess how much page cache
+// could be reclaimed, so a mapped guest kernel or binary (page cache, shared
+// by every instance) does not blur the per-instance growth.
+func hostUsed() (uint64, error) {
 	m, err := procfs.Meminfo()
 	if err != nil {
 		return 0, err
 	}
-	v, ok := m["MemAvailable"]
-	if !ok {
-		return 0, fmt.Errorf("/proc/meminfo has no MemAvailable")
+	for _, k := range []string{"MemTotal", "MemFree", "Buffers", "Cached", "Shmem", "SReclaimable"} {
+		if _, ok := m[k]; !ok {
+			return 0, fmt.Errorf("/proc/meminfo has no %s", k)
+		}
 	}
-	return v, nil
+	return m["MemTotal"] - m["MemFree"] - m["Buffers"] - (m["Cached"] - m["Shmem"]) - m["SReclaimable"], nil
 }
 
 func busyFraction(a, b []float64) float64 {

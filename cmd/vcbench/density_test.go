@@ -61,7 +61,7 @@ density:
 		}
 	}
 	d := run.Info.Runtimes[0].Density
-	if d == nil || d.Reached != 3 || !strings.Contains(d.Stop, "completed") || d.MemoryMetric != "host_pss" {
+	if d == nil || d.Reached != 3 || !strings.Contains(d.Stop, "completed") || d.MemoryMetric != "host_pss_anon" {
 		t.Errorf("density info %+v", d)
 	}
 }
