@@ -237,13 +237,14 @@ const domCheck = `JSON.stringify({
     filled: [...f.querySelectorAll("svg path")].filter(p => { const c = getComputedStyle(p).fill; return c && c !== "none" && c !== "rgb(255, 255, 255)"; }).length,
     width: f.querySelector("svg") ? f.querySelector("svg").getBoundingClientRect().width : 0,
   })),
-  ids: ["tcg-banner", "summary", "ratios", "views"].filter(id => document.getElementById(id)),
+  ids: ["tcg-banner", "summary", "ratios", "density", "views"].filter(id => document.getElementById(id)),
 })`
 
 // TestBrowserRendersOffline opens index.html from file:// in headless
-// Chromium, checks from the DOM that every chart rendered with bars, takes
-// a screenshot (kept in $VCBENCH_ARTIFACTS if set) and checks that no
-// network request was made.
+// Chromium, checks from the DOM that every chart rendered with bars, boxes
+// or line markers, takes a screenshot (kept in $VCBENCH_ARTIFACTS if set)
+// and checks that no network request was made. It does so for a regular
+// run and for a density sweep.
 func TestBrowserRendersOffline(t *testing.T) {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -256,8 +257,23 @@ func TestBrowserRendersOffline(t *testing.T) {
 	if art == "" {
 		art = t.TempDir()
 	}
-	out := filepath.Join(art, "report")
-	index, err := Write(readRun(t, "run-a"), out, Options{})
+	tests := []struct {
+		fixture, out string
+		ids          []string // banner and table ids the page must have
+	}{
+		{"run-a", "report", []string{"tcg-banner", "summary", "ratios", "views"}},
+		{"density", "report-density", []string{"tcg-banner", "density"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fixture, func(t *testing.T) {
+			browserCheck(t, bin, art, tc.fixture, tc.out, tc.ids)
+		})
+	}
+}
+
+func browserCheck(t *testing.T, bin, art, fixture, outName string, wantIDs []string) {
+	out := filepath.Join(art, outName)
+	index, err := Write(readRun(t, fixture), out, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +296,7 @@ func TestBrowserRendersOffline(t *testing.T) {
 
 	rec := newConnRecorder(t)
 	requests, result, png := browse(t, bin, rec, "file://"+abs, domCheck)
-	shot := filepath.Join(art, "report-screenshot.png")
+	shot := filepath.Join(art, outName+"-screenshot.png")
 	if len(png) == 0 {
 		t.Error("no screenshot")
 	} else if err := os.WriteFile(shot, png, 0o644); err != nil {
@@ -309,8 +325,8 @@ func TestBrowserRendersOffline(t *testing.T) {
 			t.Errorf("chart %s did not render: %d svg, %d filled shapes, %.0f px wide", c.ID, c.Svgs, c.Filled, c.Width)
 		}
 	}
-	if len(got.IDs) != 4 {
-		t.Errorf("DOM has only %v of the banner and tables", got.IDs)
+	if strings.Join(got.IDs, " ") != strings.Join(wantIDs, " ") {
+		t.Errorf("DOM has banner and tables %v, want %v", got.IDs, wantIDs)
 	}
 	if len(requests) > 0 {
 		t.Errorf("the page made %d request(s): %q", len(requests), requests)

@@ -151,6 +151,20 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 		}
 		out = append(out, ch)
 	}
+	for _, dc := range densityCharts(m) {
+		drawFn := dc.draw()
+		ch := Chart{ID: dc.id, Family: &Family{ID: dc.id, Kind: dc.id, Workload: DensityWorkload, Unit: dc.unit}, Title: dc.title}
+		var err error
+		if ch.SVG, err = renderSVG(drawFn, chartW, chartH); err != nil {
+			return nil, fmt.Errorf("chart %s: svg: %w", dc.id, err)
+		}
+		if png {
+			if ch.PNG, err = renderPNG(drawFn, chartW, chartH); err != nil {
+				return nil, fmt.Errorf("chart %s: png: %w", dc.id, err)
+			}
+		}
+		out = append(out, ch)
+	}
 	return out, nil
 }
 

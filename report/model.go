@@ -36,6 +36,10 @@ type Model struct {
 	// TCG lists the series of VM runtimes that ran under software
 	// emulation (accel=tcg).
 	TCG []string
+	// Density holds the density sweeps, one per runtime and run. Their
+	// samples are kept out of Stats: pooled across steps, their medians
+	// would mean nothing.
+	Density []DensitySweep
 }
 
 // RunEnv is the environment block of one run.
@@ -118,7 +122,8 @@ func Build(inputs []Input, lang string) (*Model, error) {
 				label = defaultLabel(in.Run)
 			}
 		}
-		stats := Summarize(label, in.Run.Samples)
+		stats := Summarize(label, withoutDensity(in.Run.Samples))
+		m.Density = append(m.Density, densitySweeps(label, in.Run)...)
 		m.Stats = append(m.Stats, stats...)
 		m.Runs = append(m.Runs, runEnv(label, in.Run))
 		m.Ratios = append(m.Ratios, ratios(stats)...)

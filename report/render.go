@@ -169,22 +169,47 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		writeMDTable(&b, m.runtimeTable(e))
 	}
 	fmt.Fprintf(&b, "## %s\n\n", t(L, "summary"))
-	if len(m.Stats) == 0 {
+	switch {
+	case m.densityOnly():
+		fmt.Fprintf(&b, "%s\n\n", t(L, "d_nostats"))
+	case len(m.Stats) == 0:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "nosamples"))
-	} else {
+	default:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "summaryhow"))
 		writeMDTable(&b, m.summaryTable())
 	}
 	fmt.Fprintf(&b, "## %s\n\n", t(L, "ratios"))
-	if len(m.Ratios) == 0 {
+	switch {
+	case m.densityOnly():
+		fmt.Fprintf(&b, "%s\n\n", t(L, "d_noratios"))
+	case len(m.Ratios) == 0:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "nonative"))
-	} else {
+	default:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "ratiohow"))
 		writeMDTable(&b, m.ratioTable())
 	}
-	if len(charts) > 0 {
-		fmt.Fprintf(&b, "## %s\n\n", t(L, "charts"))
+	if len(m.Density) > 0 {
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n", t(L, "density"), t(L, "d_intro"))
 		for _, c := range charts {
+			if c.isDensity() {
+				fmt.Fprintf(&b, "### %s\n\n![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.Title, c.ID, explain(L, c.Family))
+			}
+		}
+		for i := range m.Density {
+			d := &m.Density[i]
+			fmt.Fprintf(&b, "### %s\n\n", d.Series())
+			writeMDTable(&b, m.densityTable(d))
+			for _, note := range []string{m.densityFitsNote(d), m.densityVMNote(d)} {
+				if note != "" {
+					fmt.Fprintf(&b, "%s\n\n", note)
+				}
+			}
+		}
+		fmt.Fprintf(&b, "%s\n\n", t(L, "d_ksmexpl"))
+	}
+	if other := otherCharts(charts); len(other) > 0 {
+		fmt.Fprintf(&b, "## %s\n\n", t(L, "charts"))
+		for _, c := range other {
 			fmt.Fprintf(&b, "### %s\n\n![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.Title, c.ID, explain(L, c.Family))
 		}
 	}
@@ -210,6 +235,21 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		return fmt.Errorf("write markdown: %w", err)
 	}
 	return nil
+}
+
+// densityOnly reports whether the model has density sweeps and nothing
+// else to summarise.
+func (m *Model) densityOnly() bool { return len(m.Stats) == 0 && len(m.Density) > 0 }
+
+// otherCharts are the charts outside the density section.
+func otherCharts(charts []Chart) []Chart {
+	var out []Chart
+	for _, c := range charts {
+		if !c.isDensity() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func labelPrefix(label string) string {
@@ -245,21 +285,35 @@ type htmlRun struct {
 }
 
 type htmlPage struct {
-	Lang     string
-	T        map[string]string
-	TCG      string
-	Runs     []htmlRun
-	Summary  table
-	Ratios   table
-	Charts   []htmlChart
-	Views    table
-	Warnings []string
-	HasStats bool
+	Lang        string
+	T           map[string]string
+	TCG         string
+	Runs        []htmlRun
+	Summary     table
+	Ratios      table
+	Charts      []htmlChart
+	Views       table
+	Warnings    []string
+	HasStats    bool
+	DensityOnly bool
+	Density     *htmlDensity
+}
+
+// htmlDensity is the density section of index.html.
+type htmlDensity struct {
+	Charts []htmlChart
+	Sweeps []htmlSweep
+}
+
+type htmlSweep struct {
+	ID, Series string
+	Table      table
+	Notes      []string
 }
 
 func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 	L := m.Lang
-	p := htmlPage{Lang: L, T: map[string]string{}, HasStats: len(m.Stats) > 0}
+	p := htmlPage{Lang: L, T: map[string]string{}, HasStats: len(m.Stats) > 0, DensityOnly: m.densityOnly()}
 	for k := range ui {
 		p.T[k] = t(L, k)
 	}
@@ -279,7 +333,28 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 		p.Views = m.viewTable()
 	}
 	for _, c := range charts {
-		p.Charts = append(p.Charts, htmlChart{ID: c.ID, Title: c.Title, Note: explain(L, c.Family), SVG: inlineSVG(c.SVG, c.Title)})
+		hc := htmlChart{ID: c.ID, Title: c.Title, Note: explain(L, c.Family), SVG: inlineSVG(c.SVG, c.Title)}
+		if c.isDensity() {
+			if p.Density == nil {
+				p.Density = &htmlDensity{}
+			}
+			p.Density.Charts = append(p.Density.Charts, hc)
+			continue
+		}
+		p.Charts = append(p.Charts, hc)
+	}
+	if len(m.Density) > 0 && p.Density == nil {
+		p.Density = &htmlDensity{}
+	}
+	for i := range m.Density {
+		d := &m.Density[i]
+		sw := htmlSweep{ID: "density-" + shortUnit(d.Series()), Series: d.Series(), Table: m.densityTable(d)}
+		for _, note := range []string{m.densityFitsNote(d), m.densityVMNote(d)} {
+			if note != "" {
+				sw.Notes = append(sw.Notes, note)
+			}
+		}
+		p.Density.Sweeps = append(p.Density.Sweeps, sw)
 	}
 	p.Warnings = m.warningList()
 	if err := pageTmpl.Execute(w, p); err != nil {
@@ -328,12 +403,24 @@ figcaption { max-width: 60em; }
 <h2>{{.T.summary}}</h2>
 {{if .HasStats}}<p class="note">{{.T.summaryhow}}</p>
 <table id="summary"><tr>{{range .Summary.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Summary.Rows}}<tr>{{range $i, $c := .}}{{if lt $i 3}}<td>{{$c}}</td>{{else}}<td class="num">{{$c}}</td>{{end}}{{end}}</tr>{{end}}</table>
-{{else}}<p>{{.T.nosamples}}</p>{{end}}
+{{else if .DensityOnly}}<p>{{.T.d_nostats}}</p>{{else}}<p>{{.T.nosamples}}</p>{{end}}
 <h2>{{.T.ratios}}</h2>
 {{if .Ratios.Rows}}<p class="note">{{.T.ratiohow}}</p>
 <table id="ratios"><tr>{{range .Ratios.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Ratios.Rows}}<tr>{{range $i, $c := .}}{{if lt $i 3}}<td>{{$c}}</td>{{else}}<td class="num">{{$c}}</td>{{end}}{{end}}</tr>{{end}}</table>
-{{else}}<p>{{.T.nonative}}</p>{{end}}
-{{if .Charts}}<h2>{{.T.charts}}</h2>
+{{else if .DensityOnly}}<p>{{.T.d_noratios}}</p>{{else}}<p>{{.T.nonative}}</p>{{end}}
+{{with .Density}}<section id="density">
+<h2>{{$.T.density}}</h2>
+<p class="note">{{$.T.d_intro}}</p>
+{{range .Charts}}<figure id="chart-{{.ID}}" class="chart-figure">
+{{.SVG}}
+<figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>
+</figure>
+{{end}}{{range .Sweeps}}<h3>{{.Series}}</h3>
+<table id="{{.ID}}" class="density"><tr>{{range .Table.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Table.Rows}}<tr><th>{{index . 0}}</th><td class="num">{{index . 1}}</td></tr>{{end}}</table>
+{{range .Notes}}<p class="note">{{.}}</p>
+{{end}}{{end}}<p class="note">{{$.T.d_ksmexpl}}</p>
+</section>
+{{end}}{{if .Charts}}<h2>{{.T.charts}}</h2>
 {{range .Charts}}<figure id="chart-{{.ID}}" class="chart-figure">
 {{.SVG}}
 <figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>

@@ -93,6 +93,8 @@ func TestGolden(t *testing.T) {
 			}
 			return WriteMarkdown(w, m, charts)
 		}},
+		{"density summary en", "summary.density.en.md.golden", func(w *bytes.Buffer) error { return densityMarkdown(w, LangEnglish) }},
+		{"density summary ko", "summary.density.ko.md.golden", func(w *bytes.Buffer) error { return densityMarkdown(w, LangKorean) }},
 		{"compare text", "compare.txt.golden", func(w *bytes.Buffer) error { return CompareRuns(a, b).WriteText(w) }},
 		{"compare markdown", "compare.md.golden", func(w *bytes.Buffer) error { return CompareRuns(a, b).WriteMarkdown(w) }},
 		{"benchfmt", "export.benchfmt.golden", func(w *bytes.Buffer) error { return WriteBenchfmt(w, a) }},
@@ -106,6 +108,24 @@ func TestGolden(t *testing.T) {
 			golden(t, tc.golden, buf.Bytes())
 		})
 	}
+}
+
+// densityMarkdown renders summary.md of the density fixture (steps 1, 2, 4
+// of a real run of containers and TCG VMs).
+func densityMarkdown(w *bytes.Buffer, lang string) error {
+	run, err := bench.ReadRun(filepath.Join("testdata", "density"))
+	if err != nil {
+		return err
+	}
+	m, err := Build([]Input{{Run: run}}, lang)
+	if err != nil {
+		return err
+	}
+	charts, err := renderCharts(m, false)
+	if err != nil {
+		return err
+	}
+	return WriteMarkdown(w, m, charts)
 }
 
 // synth draws n samples around center with a 2% spread.

@@ -91,6 +91,57 @@ var ui = map[string]msg{
 		"Each row is the agent's own /info answer from inside one instance. Containers report the host's kernel release because they share the host kernel and only get their own view (namespaces) of processes, hostname, network and disk; a VM reports the release of the kernel it booted itself, on its own emulated hardware.",
 		"각 행은 인스턴스 안의 에이전트가 직접 답한 /info 결과입니다. 컨테이너는 호스트 커널을 공유하므로 호스트와 같은 커널 릴리스를 보고하고, 프로세스·호스트 이름·네트워크·디스크에 대해서만 자기만의 시야(네임스페이스)를 가집니다. VM은 에뮬레이션된 자기 하드웨어 위에서 스스로 부팅한 커널의 릴리스를 보고합니다.",
 	},
+	"density": {"Density: how many instances fit on a host", "밀도: 한 호스트에 인스턴스가 몇 개 들어가는가"},
+	"d_nostats": {
+		"This run is a density sweep: its samples belong to different instance counts, so they are shown step by step in the density section below instead of as medians here.",
+		"이 실행은 밀도 측정입니다. 샘플마다 인스턴스 수가 달라 여기서 중앙값으로 묶지 않고, 아래 밀도 절에서 단계별로 보여 줍니다.",
+	},
+	"d_noratios": {"A density sweep runs no workload to compare with native: nothing to show here.", "밀도 측정은 네이티브와 비교할 워크로드를 돌리지 않으므로 여기에는 보여 줄 것이 없습니다."},
+	"d_intro": {
+		"A density sweep starts instances step by step (k = 1, 2, 4, …) and keeps them all running, measuring how long the k-th instance takes to be ready, how much memory each instance costs the host and how busy the host's CPUs are. Containers are cheap because they share the host's kernel: each one adds only its own processes plus a few page tables, its namespaces and a cgroup. A VM is expensive because it carries a whole machine: its guest RAM becomes host memory as soon as the guest touches it, it boots and keeps its own kernel (with its own page cache), and QEMU emulates its devices.",
+		"밀도 측정은 인스턴스를 단계별로(k = 1, 2, 4, …) 늘려 가며 모두 켜 둔 채, k번째 인스턴스가 준비되기까지 걸린 시간, 인스턴스 하나가 호스트에 드는 메모리, 호스트 CPU가 얼마나 바쁜지를 잽니다. 컨테이너가 싼 이유는 호스트 커널을 공유하기 때문입니다. 컨테이너 하나가 더하는 것은 자기 프로세스와 약간의 페이지 테이블, 네임스페이스, cgroup 정도입니다. VM이 비싼 이유는 기계 한 대를 통째로 지니기 때문입니다. 게스트 RAM은 게스트가 건드리는 순간 호스트 메모리가 되고, 자기 커널(과 자기 페이지 캐시)을 부팅해 유지하며, QEMU가 장치를 에뮬레이션합니다.",
+	},
+	"d_ksmexpl": {
+		"KSM (kernel same-page merging) is a Linux feature that scans memory for pages with identical contents — the same guest kernel loaded in many VMs, for example — and keeps one copy-on-write copy of each. It can shrink the memory of many similar VMs a lot, at the price of CPU time for scanning and of a timing side channel between tenants, which is why many clouds leave it off.",
+		"KSM(커널 동일 페이지 병합)은 내용이 똑같은 메모리 페이지(예: 여러 VM에 올라간 같은 게스트 커널)를 찾아 하나의 쓰기 시 복사(copy-on-write) 사본으로 합치는 리눅스 기능입니다. 비슷한 VM이 많으면 메모리를 크게 줄일 수 있지만, 스캔에 CPU 시간이 들고 테넌트 사이에 타이밍 부채널이 생길 수 있어 많은 클라우드가 꺼 둡니다.",
+	},
+	"d_thishost": {"this host", "이 호스트"},
+	"d_steps":    {"steps", "단계"},
+	"d_reached":  {"Instances reached", "도달한 인스턴스 수"},
+	"d_stop":     {"Why the sweep stopped", "측정이 멈춘 이유"},
+	"d_ready":    {"Startup of the first → last instance", "첫 인스턴스 → 마지막 인스턴스의 시작 시간"},
+	"d_mean":     {"Memory per instance at k=%s (mean %s)", "k=%s에서 인스턴스당 메모리 (%s 평균)"},
+	"d_usedk":    {"Host memory used ÷ k at k=%s", "k=%s에서 호스트 사용 메모리 ÷ k"},
+	"d_marginal": {"Marginal cost (slope of host memory used, k=%d → %d)", "한계 비용 (호스트 사용 메모리의 기울기, k=%d → %d)"},
+	"d_noise":    {"within measurement noise", "측정 잡음 범위 안"},
+	"d_vmm":      {"VMM's own memory at k=%s (median %s)", "k=%s에서 VMM 자체 메모리 (%s 중앙값)"},
+	"d_vsfc":     {"%s Firecracker's ≤ 5 MiB", "Firecracker의 ≤ 5 MiB의 %s"},
+	"d_cpu":      {"Host CPU busy at k=%s", "k=%s에서 호스트 CPU 사용률"},
+	"d_ksm":      {"Memory per instance at k=%s with KSM on", "k=%s에서 KSM을 켠 뒤 인스턴스당 메모리"},
+	"d_dropped":  {"Page cache dropped before each reading", "측정마다 페이지 캐시 비움"},
+	"d_yes":      {"yes", "예"},
+	"d_no":       {"no (host memory used includes page cache changes)", "아니요 (호스트 사용 메모리에 페이지 캐시 변화가 섞임)"},
+	"d_fits":     {"Fits in %s", "%s에 들어가는 수"},
+	"d_fitsnote": {
+		"\"Fits in B\" is floor(B ÷ %[1]s), the mean memory per instance at k=%[2]d. It assumes memory is the only limit and each instance costs what it cost at k=%[2]d here; CPU, under TCG especially, runs out sooner, and so may PIDs, disk or ports.",
+		"\"B에 들어가는 수\"는 floor(B ÷ %[1]s)이며, %[1]s는 k=%[2]d에서 잰 인스턴스당 평균 메모리입니다. 메모리만이 한계이고 인스턴스 하나가 여기 k=%[2]d에서 든 만큼 든다고 가정합니다. 실제로는 CPU가(특히 TCG에서) 훨씬 먼저 바닥나고, PID·디스크·포트가 먼저 모자랄 수도 있습니다.",
+	},
+	"d_vmnote": {
+		"%[1]s at k=%[2]d: the memory QEMU uses for itself, besides the guest's RAM, is %[3]s per VM — %[4]s Firecracker's published VMM overhead of at most 5 MiB. Firecracker stays that small by emulating only a handful of devices; QEMU brings a general-purpose machine model, firmware and many more devices.",
+		"%[1]s, k=%[2]d: 게스트 RAM을 뺀 QEMU 자체 메모리는 VM 하나당 %[3]s로, Firecracker가 공개한 VMM 오버헤드(최대 5 MiB)의 %[4]s입니다. Firecracker는 장치를 몇 개만 에뮬레이션해서 그만큼 작고, QEMU는 범용 기계 모델과 펌웨어, 훨씬 많은 장치를 함께 지닙니다.",
+	},
+	"d_vmvsct": {
+		"A whole %[1]s instance cost %[2]s here, so the memory of one VM (%[3]s) would hold about %[4]s containers.",
+		"여기서 %[1]s 인스턴스 하나는 통째로 %[2]s였으니, VM 하나의 메모리(%[3]s)면 컨테이너 약 %[4]s개가 들어갑니다.",
+	},
+	"d_vmtcg": {
+		"These VMs ran under TCG, so their figures include TCG's translated-code cache (host code QEMU generates from guest instructions), which a KVM VM does not have.",
+		"이 VM들은 TCG에서 돌았으므로, 수치에 TCG의 번역 코드 캐시(QEMU가 게스트 명령어로부터 만든 호스트 코드)가 들어 있습니다. KVM VM에는 이 캐시가 없습니다.",
+	},
+	"d_vmaccel": {
+		"run.json does not say which accelerator these VMs used; under TCG the figures include TCG's translated-code cache.",
+		"run.json에는 이 VM들이 어떤 가속기를 썼는지 기록되어 있지 않습니다. TCG였다면 수치에 TCG의 번역 코드 캐시가 들어 있습니다.",
+	},
 	"sharedkernel": {"shares the host kernel", "호스트 커널 공유"},
 	"ownkernel":    {"own kernel", "자체 커널"},
 	"samekernel":   {"same as host", "호스트와 같음"},
@@ -141,6 +192,18 @@ var explanations = map[string]msg{
 	"network": {
 		"Each container has its own network view (its own interfaces and IP in a network namespace), connected to the host through a veth pair: packets stay inside one kernel. A VM's network card is emulated (virtio-net through QEMU user networking or a tap): every packet crosses the guest kernel, QEMU and the host kernel, which adds latency (Felter et al.: NAT adds latency too).",
 		"컨테이너마다 자기 네트워크 시야(네트워크 네임스페이스 안의 자기 인터페이스와 IP)를 가지며 veth 쌍으로 호스트와 연결됩니다. 패킷은 커널 하나 안에 머뭅니다. VM의 네트워크 카드는 에뮬레이션된 장치(QEMU 사용자 네트워킹이나 tap을 통한 virtio-net)라서 패킷마다 게스트 커널, QEMU, 호스트 커널을 모두 지나며 지연이 늘어납니다(Felter 외: NAT도 지연을 더함).",
+	},
+	densityStartup: {
+		"Startup time of the k-th instance while the k−1 before it keep running. A flat line means instances do not slow each other down; a rising one means they compete for CPU (an idle TCG VM still burns CPU), memory or kernel locks. The Y axis is logarithmic when containers (milliseconds) and VMs (seconds) share it.",
+		"앞선 k−1개가 계속 도는 동안 k번째 인스턴스가 시작하는 데 걸린 시간입니다. 선이 평평하면 인스턴스끼리 서로 느리게 하지 않는다는 뜻이고, 올라가면 CPU(TCG VM은 쉬는 동안에도 CPU를 씀), 메모리, 커널 잠금을 두고 다툰다는 뜻입니다. 컨테이너(밀리초)와 VM(초)이 한 축을 쓸 때는 Y축이 로그 눈금입니다.",
+	},
+	densityMemory: {
+		"Solid: the mean memory per instance that vcbench reads from each instance's process (PSS) or cgroup. Dashed: how much the host's available memory actually dropped since the sweep began, divided by k. Where the two agree, the per-instance accounting covers what the host pays; where the dashed line is lower, instances share pages that each per-instance figure counts in full; where it is higher, the host pays for things no instance is charged with (kernel structures, page tables). At small k the drop is within MemAvailable's noise of a few MiB and can even be negative; on a log scale such points are left out (the tables give every number).",
+		"실선은 vcbench가 인스턴스마다 프로세스(PSS)나 cgroup에서 읽은 인스턴스당 평균 메모리이고, 점선은 측정을 시작한 뒤 호스트의 가용 메모리가 실제로 줄어든 양을 k로 나눈 값입니다. 둘이 맞으면 인스턴스별 회계가 호스트가 치르는 비용을 다 담는다는 뜻입니다. 점선이 낮으면 인스턴스들이 페이지를 공유하는데 인스턴스별 수치는 그것을 통째로 센다는 뜻이고, 높으면 어느 인스턴스에도 매겨지지 않는 비용(커널 구조체, 페이지 테이블)을 호스트가 치른다는 뜻입니다. k가 작을 때는 줄어든 양이 MemAvailable의 잡음(몇 MiB) 안이라 음수가 되기도 하며, 로그 눈금에서는 그런 점을 그리지 않습니다(표에 모든 수치가 있음).",
+	},
+	densityCPU: {
+		"Share of all host CPUs that was busy while the step's instances started and settled. Near 100 % the host is out of CPU, whatever the memory figures say; TCG VMs get there first because the host translates every guest instruction.",
+		"각 단계의 인스턴스가 시작하고 자리 잡는 동안 호스트의 전체 CPU 중 바빴던 비율입니다. 100 %에 가까우면 메모리 수치가 어떻든 CPU가 바닥난 것입니다. 호스트가 게스트의 모든 명령어를 번역해야 하는 TCG VM이 가장 먼저 그렇게 됩니다.",
 	},
 	"other": {
 		"Differences here come from the same sources as above: containers share the host kernel and only get their own view of processes, disk and network; VMs run their own kernel on emulated hardware.",
