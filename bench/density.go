@@ -90,6 +90,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 	if batch < 1 {
 		batch = 1
 	}
+	described := false
 	steps := d.StepsFor(name)
 	info.Stop = fmt.Sprintf("completed every step up to %d", steps[len(steps)-1])
 	for _, k := range steps {
@@ -125,6 +126,11 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				if s.inst != nil {
 					insts = append(insts, s.inst)
 				}
+			}
+			if d, ok := rt.(Describer); ok && !described && len(insts) > 0 {
+				settings := d.Describe()
+				r.setRuntime(name, func(ri *RuntimeInfo) { ri.Settings = settings })
+				described = true
 			}
 			for i, s := range res {
 				if s.err != nil {
