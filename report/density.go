@@ -54,7 +54,7 @@ type DensityStep struct {
 	// figure); NaN when missing.
 	MemMean   float64
 	MemSource string
-	// HostUsed is the drop of the host's MemAvailable since the sweep
+	// HostUsed is the growth of the host's unreclaimable memory since the sweep
 	// began; NaN when missing.
 	HostUsed float64
 	// CPUBusy is the fraction of all host CPUs busy during the step; NaN
