@@ -95,7 +95,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	if ran == 0 {
-		return fmt.Errorf("no trial ran: every runtime was skipped or failed to start (see run.json)")
+		return fmt.Errorf("no trial succeeded: every runtime was skipped or its trials failed (see the errors in run.json)")
 	}
 	return nil
 }
@@ -349,13 +349,22 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	return labels, nil
 }
 
+// exitReason says why the instance's agent died, if it did. A request
+// can fail a moment before the backend has seen the death (an OOM kill of
+// the serving process, then its init exiting), so it waits up to a second.
 func exitReason(inst Instance) string {
-	if e, ok := inst.(Exiter); ok {
+	e, ok := inst.(Exiter)
+	if !ok {
+		return ""
+	}
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if dead, why := e.Exited(); dead {
 			return " (" + why + ")"
 		}
+		if time.Now().After(deadline) {
+			return ""
+		}
 	}
-	return ""
 }
 
 // waitReady polls /healthz every 2 ms until it answers 200.

@@ -124,3 +124,46 @@ func mustOne(t *testing.T, glob string) string {
 	}
 	return filepath.Base(m[0])
 }
+
+// TestMemoryLimitKillsAndRunGoesOn runs a workload that needs more memory
+// than the container's limit: the trial fails with the OOM killer named,
+// and the run goes on to the next runtime.
+func TestMemoryLimitKillsAndRunGoesOn(t *testing.T) {
+	needRoot(t)
+	images := imageDir(t)
+	run, err := runScenarioFile(t, `name: oom
+trials: 1
+runtimes:
+  - kind: container
+    memory_mib: 64
+  - kind: native
+workloads:
+  - kind: memory
+    size_mib: 100
+    iterations: 1
+`, "--image-dir", images)
+	if err != nil {
+		t.Fatalf("the run should complete on native: %v", err)
+	}
+	var cont, native []string
+	for _, r := range run.Info.Runtimes {
+		if r.Name == "container" {
+			cont = r.Errors
+		} else {
+			native = r.Errors
+		}
+	}
+	if len(cont) != 1 || !strings.Contains(cont[0], "OOM killer") || !strings.Contains(cont[0], "64 MiB") {
+		t.Errorf("container errors %q: want the OOM kill named", cont)
+	}
+	if len(native) != 0 {
+		t.Errorf("native errors %q", native)
+	}
+	found := false
+	for _, s := range run.Samples {
+		found = found || (s.Runtime == "native" && s.Workload == "memory" && s.Metric == "triad")
+	}
+	if !found {
+		t.Error("native ran no memory workload after the container's OOM")
+	}
+}
