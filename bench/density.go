@@ -292,31 +292,45 @@ func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind wor
 	return out
 }
 
-// densityKSM turns KSM on with every instance running, waits (bounded) for
-// its sharing to settle, and records memory again with label ksm=on. It
-// restores KSM's previous setting.
+// densityKSM turns KSM on with every instance running, scans faster than
+// the default, waits (bounded) until two full scans have passed and the
+// sharing stopped changing, and records memory again with label ksm=on. It
+// restores KSM's previous settings.
 func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(string, string, string, int, float64, map[string]string) Sample) string {
 	const ksm = "/sys/kernel/mm/ksm/"
-	old, err := os.ReadFile(ksm + "run")
-	if err != nil {
-		return "not available on this host (" + err.Error() + ")"
-	}
-	if err := os.WriteFile(ksm+"run", []byte("1"), 0); err != nil {
-		return "could not be enabled: " + err.Error()
-	}
-	defer os.WriteFile(ksm+"run", old, 0)
-	last, stable := -1, 0
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && stable < 3 && ctx.Err() == nil {
-		time.Sleep(time.Second)
-		b, _ := os.ReadFile(ksm + "pages_sharing")
+	read := func(f string) int {
+		b, _ := os.ReadFile(ksm + f)
 		v, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return v
+	}
+	settings := map[string]string{"run": "1", "pages_to_scan": "10000", "sleep_millisecs": "20"}
+	for f, v := range settings {
+		old, err := os.ReadFile(ksm + f)
+		if err != nil {
+			return "not available on this host (" + err.Error() + ")"
+		}
+		if err := os.WriteFile(ksm+f, []byte(v), 0); err != nil {
+			return fmt.Sprintf("could not set %s: %v", f, err)
+		}
+		defer os.WriteFile(ksm+f, old, 0)
+	}
+	scans0 := read("full_scans")
+	last, stable := -1, 0
+	settled := false
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(500 * time.Millisecond)
+		v := read("pages_sharing")
 		if v == last {
 			stable++
 		} else {
 			stable = 0
 		}
 		last = v
+		if read("full_scans")-scans0 >= 2 && stable >= 2 {
+			settled = true
+			break
+		}
 	}
 	k := strconv.Itoa(len(insts))
 	samples, mean, metric := densityMemory(insts, k, mk)
@@ -325,10 +339,11 @@ func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(strin
 	}
 	samples = append(samples, mk("instance_memory_mean", workload.UnitBytes, "lower", len(insts), mean, map[string]string{"k": k, "source": metric, "ksm": "on"}))
 	r.appendAndObserve(samples)
-	if stable < 3 {
-		return fmt.Sprintf("enabled at %d instances; pages_sharing had not settled after 60 s (%d)", len(insts), last)
+	scans := read("full_scans") - scans0
+	if !settled {
+		return fmt.Sprintf("enabled at %d instances; not settled within 90 s (%d full scans, pages_sharing=%d)", len(insts), scans, last)
 	}
-	return fmt.Sprintf("enabled at %d instances; settled at pages_sharing=%d", len(insts), last)
+	return fmt.Sprintf("enabled at %d instances; settled after %d full scans at pages_sharing=%d (%.1f MiB shared)", len(insts), scans, last, float64(last)*4096/(1<<20))
 }
 
 // dropPageCache asks the kernel to drop clean caches (root only) so that

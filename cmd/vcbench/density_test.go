@@ -105,7 +105,7 @@ func TestDensityAccounting(t *testing.T) {
 	images := imageDir(t)
 	for _, c := range []struct{ runtime, extra string }{
 		{"container", "    memory_mib: 1024\ndensity:\n  steps: [1, 2, 4]\n  workload: memory\n"},
-		{"vm", "    memory_mib: 128\ndensity:\n  steps: [1, 2, 4]\n"},
+		{"vm", "    memory_mib: 128\ndensity:\n  steps: [1, 2, 4]\n  ksm: true\n"},
 	} {
 		t.Run(c.runtime, func(t *testing.T) {
 			run, err := runScenarioFile(t, "name: acct\nruntimes:\n  - kind: "+c.runtime+"\n"+c.extra, "--image-dir", images)
@@ -123,7 +123,7 @@ func TestDensityAccounting(t *testing.T) {
 				k := 0
 				fmt.Sscan(s.Labels["k"], &k)
 				switch {
-				case s.Metric == d.MemoryMetric && s.Labels["instance"] != "":
+				case s.Metric == d.MemoryMetric && s.Labels["instance"] != "" && s.Labels["ksm"] == "":
 					if !(s.Value > 0) {
 						t.Errorf("instance memory %v", s.Value)
 					}
@@ -149,6 +149,22 @@ func TestDensityAccounting(t *testing.T) {
 				t.Logf("k=%d: instances sum %.1f MiB (%s), host increase %.1f MiB, ratio %.2f", k, sum[k]/(1<<20), d.MemoryMetric, used[k]/(1<<20), ratio)
 				if k == 4 && (ratio < 0.8 || ratio > 1.2) {
 					t.Errorf("k=4: per-instance memory sums to %.1f MiB, host grew %.1f MiB: off by more than 20%%", sum[k]/(1<<20), used[k]/(1<<20))
+				}
+			}
+			if c.runtime == "vm" {
+				// With KSM asked for: a reading with ksm=on after the sweep,
+				// and KSM's own settings restored.
+				ksmOn := false
+				for _, s := range run.Samples {
+					ksmOn = ksmOn || (s.Metric == "instance_memory_mean" && s.Labels["ksm"] == "on" && s.Value > 0)
+				}
+				if _, err := os.Stat("/sys/kernel/mm/ksm/run"); err == nil {
+					if !ksmOn || !strings.Contains(d.KSM, "enabled at 4") {
+						t.Errorf("KSM: info %q, ksm=on sample %v", d.KSM, ksmOn)
+					}
+					if b, _ := os.ReadFile("/sys/kernel/mm/ksm/run"); strings.TrimSpace(string(b)) != "0" {
+						t.Errorf("KSM left running: run=%s", b)
+					}
 				}
 			}
 			out, _ := exec.Command("pgrep", "-f", run.Dir).Output()
