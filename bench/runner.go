@@ -82,16 +82,47 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Progress.Begin(total)
 		defer r.Progress.End()
 	}
-	var failed, ran int
+	var runtimes []*prepared
 	for _, rc := range sc.Runtimes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, f, err := r.runRuntime(ctx, rc)
-		ran += n
-		failed += f
+		p, err := r.prepare(ctx, rc)
 		if err != nil {
 			return err
+		}
+		if p != nil {
+			runtimes = append(runtimes, p)
+		}
+	}
+	ran := 0
+	if sc.Density != nil {
+		for _, p := range runtimes {
+			if err := r.runDensity(ctx, p.rt, p.rc); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				msg := "density: " + err.Error()
+				r.setRuntime(p.rc.RuntimeName(), func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+				continue
+			}
+			ran++
+		}
+	} else {
+		// Trials go round-robin over the runtimes (native 1, container 1,
+		// vm 1, native 2, ...) so that slow drift of the host — frequency,
+		// neighbours, memory fragmentation — falls on every runtime alike
+		// instead of on whichever ran first.
+		for t := -sc.Warmup; t < sc.Trials; t++ {
+			for _, p := range runtimes {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				ok, err := r.runTrial(ctx, p, t)
+				if err != nil {
+					return err
+				}
+				if ok && t >= 0 {
+					ran++
+				}
+			}
 		}
 	}
 	if ran == 0 {
@@ -114,14 +145,26 @@ func (r *Runner) setRuntime(name string, fn func(*RuntimeInfo)) {
 	})
 }
 
-// runRuntime returns the number of trials that produced samples and failed.
-func (r *Runner) runRuntime(ctx context.Context, rc scenarios.RuntimeConfig) (ok, failed int, err error) {
+// prepared is a runtime that passed its factory and Prepare.
+type prepared struct {
+	rc        scenarios.RuntimeConfig
+	rt        Runtime
+	described bool
+}
+
+// prepare makes the runtime and runs its Prepare; a runtime that cannot run
+// here is skipped (nil) with the reason in run.json. Only ctx's error is returned.
+func (r *Runner) prepare(ctx context.Context, rc scenarios.RuntimeConfig) (*prepared, error) {
 	name := rc.RuntimeName()
 	skip := func(reason string) {
 		r.logf("%s: skipped: %s", name, reason)
 		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Skipped = reason })
 		if r.Progress != nil {
-			for i := 0; i < r.Scenario.Warmup+r.Scenario.Trials; i++ {
+			steps := r.Scenario.Warmup + r.Scenario.Trials
+			if r.Scenario.Density != nil {
+				steps = len(r.Scenario.Density.StepsFor(name))
+			}
+			for i := 0; i < steps; i++ {
 				r.Progress.Done(name+" skipped", errors.New(reason))
 			}
 		}
@@ -129,72 +172,58 @@ func (r *Runner) runRuntime(ctx context.Context, rc scenarios.RuntimeConfig) (ok
 	factory, found := r.Factories[rc.Kind]
 	if !found {
 		skip(fmt.Sprintf("runtime %s is not built into this vcbench", rc.Kind))
-		return 0, 0, nil
+		return nil, nil
 	}
-	rt, ferr := factory(rc, r.Env)
-	if ferr != nil {
-		skip(ferr.Error())
-		return 0, 0, nil
+	rt, err := factory(rc, r.Env)
+	if err != nil {
+		skip(err.Error())
+		return nil, nil
 	}
 	if p, isPreparer := rt.(Preparer); isPreparer {
-		if perr := p.Prepare(ctx); perr != nil {
+		if err := p.Prepare(ctx); err != nil {
 			if ctx.Err() != nil {
-				return 0, 0, ctx.Err()
+				return nil, ctx.Err()
 			}
-			skip(perr.Error())
-			return 0, 0, nil
+			skip(err.Error())
+			return nil, nil
 		}
 	}
-	if r.Scenario.Density != nil {
-		if err := r.runDensity(ctx, rt, rc); err != nil {
-			if ctx.Err() != nil {
-				return 0, 0, ctx.Err()
-			}
-			msg := "density: " + err.Error()
-			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
-			return 0, 1, nil
-		}
-		return 1, 0, nil
+	return &prepared{rc: rc, rt: rt}, nil
+}
+
+// runTrial runs trial t (negative: warm-up) of one runtime and records its
+// outcome. A failed trial is not an error: only ctx's error is returned.
+func (r *Runner) runTrial(ctx context.Context, p *prepared, t int) (ok bool, err error) {
+	name := p.rc.RuntimeName()
+	warm := t < 0
+	desc := fmt.Sprintf("%s trial %d/%d", name, t+1, r.Scenario.Trials)
+	if warm {
+		desc = fmt.Sprintf("%s warm-up %d/%d", name, t+r.Scenario.Warmup+1, r.Scenario.Warmup)
 	}
-	described := false
-	for t := -r.Scenario.Warmup; t < r.Scenario.Trials; t++ {
-		if err := ctx.Err(); err != nil {
-			return ok, failed, err
-		}
-		warm := t < 0
-		desc := fmt.Sprintf("%s trial %d/%d", name, t+1, r.Scenario.Trials)
-		if warm {
-			desc = fmt.Sprintf("%s warm-up %d/%d", name, t+r.Scenario.Warmup+1, r.Scenario.Warmup)
-		}
-		if r.Progress != nil {
-			r.Progress.Step(desc)
-		}
-		labels, terr := r.trial(ctx, rt, rc, t, warm, !described)
-		if labels != nil && !described {
-			described = true
-		}
-		if r.Progress != nil {
-			r.Progress.Done(desc, terr)
-		}
-		for _, o := range r.Observers {
-			o.TrialDone(name, warm, terr)
-		}
-		if terr != nil {
-			if ctx.Err() != nil {
-				return ok, failed, ctx.Err()
-			}
-			failed++
-			msg := fmt.Sprintf("%s: %v", desc, terr)
-			r.logf("%s", msg)
-			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
-			continue
-		}
-		if !warm {
-			ok++
-		}
-		r.logf("%s: ok", desc)
+	if r.Progress != nil {
+		r.Progress.Step(desc)
 	}
-	return ok, failed, nil
+	labels, terr := r.trial(ctx, p.rt, p.rc, t, warm, !p.described)
+	if labels != nil {
+		p.described = true
+	}
+	if r.Progress != nil {
+		r.Progress.Done(desc, terr)
+	}
+	for _, o := range r.Observers {
+		o.TrialDone(name, warm, terr)
+	}
+	if terr != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		msg := fmt.Sprintf("%s: %v", desc, terr)
+		r.logf("%s", msg)
+		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+		return false, nil
+	}
+	r.logf("%s: ok", desc)
+	return true, nil
 }
 
 // trial runs one instance through its life. It returns the runtime's
