@@ -95,7 +95,13 @@ type Store struct {
 }
 
 // Create makes root/<run-id>/ with raw/, writes run.json as "running" and opens samples.jsonl.
+// The directory is made absolute: backends hand its scratch paths to other
+// programs (crun, runc, QEMU) that run in other working directories.
 func Create(root string, info RunInfo) (*Store, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("results root: %w", err)
+	}
 	dir := filepath.Join(root, info.RunID)
 	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)

@@ -120,3 +120,17 @@ func TestKilledWriterKeepsValidLines(t *testing.T) {
 		t.Errorf("status %q, want interrupted for a dead writer", run.Info.Status)
 	}
 }
+
+// TestCreateAbsolute: a relative --out must not leak into paths handed to
+// crun, runc or QEMU, which run in other working directories.
+func TestCreateAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Create("results", RunInfo{RunID: "rel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Finish(StatusComplete, "")
+	if !filepath.IsAbs(s.Dir) || !filepath.IsAbs(s.RawDir()) {
+		t.Errorf("run dir %q is relative", s.Dir)
+	}
+}
