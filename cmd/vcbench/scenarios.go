@@ -29,8 +29,12 @@ func newScenariosCmd() *cobra.Command {
 				for _, r := range s.Runtimes {
 					kinds = append(kinds, r.RuntimeName())
 				}
-				fmt.Fprintf(out, "%-10s %s\n%-10s runtimes: %s; %d workloads; %d trials + %d warm-up\n",
-					name, s.Description, "", strings.Join(kinds, ", "), len(s.Workloads), s.Trials, s.Warmup)
+				shape := fmt.Sprintf("%d workloads; %d trials + %d warm-up", len(s.Workloads), s.Trials, s.Warmup)
+				if s.Density != nil {
+					shape = fmt.Sprintf("density sweep over %v instances", s.Density.Steps)
+				}
+				fmt.Fprintf(out, "%-10s %s\n%-10s runtimes: %s; %s\n",
+					name, s.Description, "", strings.Join(kinds, ", "), shape)
 			}
 			return nil
 		},
