@@ -246,7 +246,7 @@ func (b *base) makeVeth(ns any) error {
 			return errSlotBusy
 		}
 		if err != nil {
-			deleteLink(s.Link)
+			state.DeleteLink(s.Link)
 		}
 		return err
 	}, func(s slot) bool { return overlaps(s, busy) })
@@ -262,7 +262,7 @@ func (b *base) makeVeth(ns any) error {
 func (b *base) teardown() error {
 	var errs []error
 	if b.slot != nil {
-		if err := deleteLink(b.slot.Link); err != nil {
+		if err := state.DeleteLink(b.slot.Link); err != nil {
 			errs = append(errs, err)
 		} else {
 			b.alloc.release(b.slot.Index)

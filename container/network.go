@@ -273,22 +273,6 @@ func ipNet(a netip.Addr) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(30, 32)}
 }
 
-// deleteLink removes a host link if it exists (its peer goes with it).
-func deleteLink(name string) error {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("find link %s: %w", name, err)
-	}
-	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("delete link %s: %w", name, err)
-	}
-	return nil
-}
-
 // newNetnsFile creates a network namespace and keeps it alive by bind
 // mounting it on path (as `ip netns add` does under /run/netns). The
 // unshare happens on a throw-away OS thread: the goroutine ends locked, so

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"vcbench/internal/procfs"
 )
 
 // ProcMemory reads a process's resident memory from /proc/PID/smaps_rollup:
@@ -71,19 +73,10 @@ const clockTicks = 100
 // ProcCPUSeconds reads a process's user+system CPU time (with its waited-for
 // children) from /proc/PID/stat.
 func ProcCPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// Fields after the command: utime(11) stime(12) cutime(13) cstime(14).
+	f, err := procfs.StatFields(pid)
 	if err != nil {
 		return 0, fmt.Errorf("read cpu time of pid %d: %w", pid, err)
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	// Fields after the command: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
-	f := strings.Fields(s[i+1:])
-	if len(f) < 15 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
 	}
 	var total float64
 	for _, idx := range []int{11, 12, 13, 14} {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"vcbench/internal/procfs"
 )
 
 // DefaultDir is where records live unless --state-dir says otherwise.
@@ -107,19 +109,9 @@ func ProcOf(pid int) (Proc, error) {
 }
 
 func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procfs.StatFields(pid)
 	if err != nil {
 		return 0, err
-	}
-	// The command name may hold spaces and parentheses: fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }
@@ -129,17 +121,11 @@ func (p Proc) Alive() bool {
 	if p.Pid <= 0 {
 		return false
 	}
-	st, err := startTime(p.Pid)
-	if err != nil || st != p.StartTime {
+	f, err := procfs.StatFields(p.Pid)
+	if err != nil || f[19] != strconv.FormatUint(p.StartTime, 10) {
 		return false
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+	return f[0] != "Z"
 }
 
 // Load reads every record in dir.
@@ -178,12 +164,7 @@ func (r *Record) Teardown(grace time.Duration) error {
 		}
 	}
 	for _, l := range r.Links {
-		if link, err := netlink.LinkByName(l); err == nil {
-			// ENODEV: the kernel removed it meanwhile (its namespace just went).
-			if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
-				errs = append(errs, fmt.Errorf("delete link %s: %w", l, err))
-			}
-		}
+		errs = append(errs, DeleteLink(l))
 	}
 	for i := len(r.Cgroups) - 1; i >= 0; i-- {
 		err := RemoveCgroupDir(r.Cgroups[i])
@@ -202,6 +183,24 @@ func (r *Record) Teardown(grace time.Duration) error {
 		err = r.Delete()
 	}
 	return err
+}
+
+// DeleteLink removes a host network link (veth, tap) by name; its peer goes
+// with it. A link that is already gone is not an error, nor is ENODEV: the
+// kernel may remove a veth itself when its other end's namespace goes.
+func DeleteLink(name string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("find link %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete link %s: %w", name, err)
+	}
+	return nil
 }
 
 // Kill sends SIGTERM, waits up to grace, then SIGKILL, and waits for the

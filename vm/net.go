@@ -113,19 +113,3 @@ func createTap(rec *state.Record) (NetSetup, error) {
 	}
 	return NetSetup{}, fmt.Errorf("no free tap name %s0..%s%d", TapPrefix, TapPrefix, maxTaps-1)
 }
-
-// deleteTap removes a tap; a missing one is fine.
-func deleteTap(name string) error {
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("find tap %s: %w", name, err)
-	}
-	if err := netlink.LinkDel(link); err != nil {
-		return fmt.Errorf("delete tap %s: %w", name, err)
-	}
-	return nil
-}

@@ -498,7 +498,7 @@ func (i *Instance) stop(ctx context.Context) error {
 		}
 	}
 	for _, l := range i.rec.Links {
-		errs = append(errs, deleteTap(l))
+		errs = append(errs, state.DeleteLink(l))
 	}
 	for j := len(i.rec.Paths) - 1; j >= 0; j-- {
 		if err := os.RemoveAll(i.rec.Paths[j]); err != nil {

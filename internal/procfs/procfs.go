@@ -66,3 +66,23 @@ func CPUTimes() ([]float64, error) {
 
 // CPUModes names the entries of CPUTimes.
 var CPUModes = []string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
+
+// StatFields returns the fields of /proc/PID/stat after the command name
+// (which may hold spaces and parentheses, so it ends at the last ')'):
+// index 0 is the state, 11 and 12 utime and stime, 19 the start time.
+func StatFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return nil, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	return f, nil
+}
