@@ -9,33 +9,11 @@ import (
 	"testing"
 
 	"vcbench/bench"
+	"vcbench/internal/testenv"
 )
 
-// binaries returns paths to vcbench and vcbench-agent: the ones `make`
-// built (VCBENCH_BIN) or fresh builds in a temp dir.
-func binaries(t *testing.T) (vcbench, agent string) {
-	t.Helper()
-	if dir := os.Getenv("VCBENCH_BIN"); dir != "" {
-		v, a := filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
-		if _, err := os.Stat(v); err == nil {
-			if _, err := os.Stat(a); err == nil {
-				return v, a
-			}
-		}
-	}
-	dir := t.TempDir()
-	vcbench, agent = filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
-	build := exec.Command("go", "build", "-o", vcbench, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build vcbench: %v\n%s", err, out)
-	}
-	build = exec.Command("go", "build", "-o", agent, "../vcbench-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build agent: %v\n%s", err, out)
-	}
-	return vcbench, agent
-}
+// binaries returns the real vcbench and vcbench-agent.
+func binaries(t *testing.T) (vcbench, agent string) { return testenv.Binaries(t) }
 
 const nativeScenario = `name: e2e-native
 trials: 2

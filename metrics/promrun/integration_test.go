@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"vcbench/bench"
+	"vcbench/internal/testenv"
 )
 
 // integrationScenario runs long enough (a few seconds) for Prometheus,
@@ -38,30 +39,8 @@ workloads:
     iterations: 20000
 `
 
-// vcbenchBinaries returns vcbench and vcbench-agent: $VCBENCH_BIN's, or
-// fresh builds in a temp dir.
-func vcbenchBinaries(t *testing.T) (vcbench, agent string) {
-	t.Helper()
-	if dir := os.Getenv("VCBENCH_BIN"); dir != "" {
-		v, a := filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
-		if _, err := os.Stat(v); err == nil {
-			if _, err := os.Stat(a); err == nil {
-				return v, a
-			}
-		}
-	}
-	dir := t.TempDir()
-	vcbench, agent = filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
-	if out, err := exec.Command("go", "build", "-o", vcbench, "vcbench/cmd/vcbench").CombinedOutput(); err != nil {
-		t.Fatalf("build vcbench: %v\n%s", err, out)
-	}
-	build := exec.Command("go", "build", "-o", agent, "vcbench/cmd/vcbench-agent")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build agent: %v\n%s", err, out)
-	}
-	return vcbench, agent
-}
+// vcbenchBinaries returns the real vcbench and vcbench-agent.
+func vcbenchBinaries(t *testing.T) (vcbench, agent string) { return testenv.Binaries(t) }
 
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -1,0 +1,36 @@
+// Package testenv gives integration tests the real vcbench and agent
+// binaries: the ones `make` built ($VCBENCH_BIN) or fresh builds.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Binaries returns the paths of vcbench and vcbench-agent. With
+// $VCBENCH_BIN set (make test sets it) it uses the binaries there;
+// otherwise it builds both into a temp dir, the agent static as in images.
+func Binaries(t testing.TB) (vcbench, agent string) {
+	t.Helper()
+	if dir := os.Getenv("VCBENCH_BIN"); dir != "" {
+		v, a := filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
+		if _, err := os.Stat(v); err == nil {
+			if _, err := os.Stat(a); err == nil {
+				return v, a
+			}
+		}
+	}
+	dir := t.TempDir()
+	vcbench, agent = filepath.Join(dir, "vcbench"), filepath.Join(dir, "vcbench-agent")
+	if out, err := exec.Command("go", "build", "-o", vcbench, "vcbench/cmd/vcbench").CombinedOutput(); err != nil {
+		t.Fatalf("build vcbench: %v\n%s", err, out)
+	}
+	build := exec.Command("go", "build", "-o", agent, "vcbench/cmd/vcbench-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build agent: %v\n%s", err, out)
+	}
+	return vcbench, agent
+}
