@@ -167,3 +167,77 @@ workloads:
 		t.Error("native ran no memory workload after the container's OOM")
 	}
 }
+
+// TestInterruptCleansUp sends SIGINT (Ctrl-C) to `vcbench run` in the
+// middle of a trial and of a density sweep: vcbench itself must remove
+// every instance, say "interrupted" in run.json and keep the samples.
+func TestInterruptCleansUp(t *testing.T) {
+	needRoot(t)
+	images := imageDir(t)
+	vcbench, agent := binaries(t)
+	cases := map[string]string{
+		"vm trial":          "name: int\ntrials: 2\nruntimes:\n  - kind: vm\nworkloads:\n  - kind: cpu\n    iterations: 100000000\n",
+		"container density": "name: int\nruntimes:\n  - kind: container\ndensity:\n  steps: [2, 4]\n  workload: cpu\n",
+	}
+	for name, text := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			stateDir := filepath.Join(dir, "state")
+			scen := filepath.Join(dir, "s.yaml")
+			os.WriteFile(scen, []byte(text), 0o644)
+			cmd := exec.Command(vcbench, "run", scen, "--out", filepath.Join(dir, "results"), "--agent", agent,
+				"--image-dir", images, "--state-dir", stateDir, "--no-report")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			var recs []*state.Record
+			for time.Now().Before(deadline) {
+				samples, _ := filepath.Glob(filepath.Join(dir, "results", "*", "samples.jsonl"))
+				if len(samples) == 1 {
+					if b, _ := os.ReadFile(samples[0]); strings.Contains(string(b), `"metric":"ready"`) {
+						recs, _ = state.Load(stateDir)
+						break
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(recs) == 0 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatal("no instance ready within 60 s")
+			}
+			cmd.Process.Signal(syscall.SIGINT)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Error("an interrupted run exited 0")
+				}
+			case <-time.After(60 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("vcbench did not exit within 60 s of SIGINT")
+			}
+			if left, _ := state.Load(stateDir); len(left) != 0 {
+				t.Errorf("%d instance records left after Ctrl-C", len(left))
+			}
+			for _, r := range recs {
+				for _, p := range r.Procs {
+					if p.Alive() {
+						t.Errorf("process %d of %s still running", p.Pid, r.Instance)
+					}
+				}
+				for _, l := range r.Links {
+					if _, err := netlink.LinkByName(l); err == nil {
+						t.Errorf("link %s still there", l)
+					}
+				}
+			}
+			run, err := os.ReadFile(filepath.Join(dir, "results", mustOne(t, filepath.Join(dir, "results", "*")), "run.json"))
+			if err != nil || !strings.Contains(string(run), `"status": "interrupted"`) {
+				t.Errorf("run.json not interrupted: %v\n%s", err, run)
+			}
+		})
+	}
+}
