@@ -261,12 +261,17 @@ func (s *Scenario) validate() error {
 		}
 		names[n] = true
 	}
+	seen := map[workload.Kind]int{}
 	for i := range s.Workloads {
 		w := &s.Workloads[i]
 		field := fmt.Sprintf("workloads[%d]", i)
 		if !w.pos.has("kind") {
 			return &Error{Field: field + ".kind", Msg: fmt.Sprintf("missing (allowed: %v)", workload.Kinds)}
 		}
+		if j, dup := seen[w.Kind]; dup {
+			return w.pos.errorf("kind", field+".kind", "%s is already workloads[%d]: its samples would collide; use a second scenario to compare parameters", w.Kind, j)
+		}
+		seen[w.Kind] = i
 		if key, err := w.Params.Validate(); err != nil {
 			return w.pos.errorf(key, field+"."+key, "%v", err)
 		}

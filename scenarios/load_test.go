@@ -88,6 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
 		{"wrong type", "trials: many\n" + rt + wl, "cannot unmarshal"},
 		{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
+		{"workload twice", rt + "workloads:\n  - kind: cpu\n  - kind: cpu\n    threads: 1\n", "t.yaml:5:5: workloads[1].kind: cpu is already workloads[0]"},
 		{"density steps order", rt + "density:\n  steps: [1, 4, 2]\n", "density.steps[2]: 2 must be above the step before (4)"},
 	}
 	for _, c := range cases {
