@@ -218,14 +218,14 @@ func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
 
 // runtimeKeys says which runtime keys each kind takes (common ones aside).
 var runtimeKeys = map[RuntimeKind][]string{
-	Native:    {},
-	Container: {"hostname", "user_ns", "writable_rootfs", "network"},
-	OCICrun:   {"hostname", "writable_rootfs", "network"},
-	OCIRunc:   {"hostname", "writable_rootfs", "network"},
-	VM:        {"accel", "machine", "network"},
+	Native:    {}, // a host process: pinned to vcpus, never memory-limited
+	Container: {"memory_mib", "hostname", "user_ns", "writable_rootfs", "network"},
+	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network"},
+	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network"},
+	VM:        {"memory_mib", "accel", "machine", "network"},
 }
 
-var commonRuntimeKeys = []string{"kind", "name", "vcpus", "memory_mib"}
+var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
 func (s *Scenario) validate() error {
 	top := func(field, format string, args ...any) error {
@@ -328,7 +328,7 @@ func (r *RuntimeConfig) validate(field string) error {
 		if r.MemoryMiB > 1<<20 {
 			return r.pos.errorf("memory_mib", field+".memory_mib", "%d is above %d", r.MemoryMiB, 1<<20)
 		}
-	} else {
+	} else if r.Kind != Native {
 		r.MemoryMiB = DefaultMemoryMiB
 	}
 	oneOf := func(key, v string, allowed ...string) error {

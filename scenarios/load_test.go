@@ -42,7 +42,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("workload timeout default not applied: %s", s.Timeouts.WorkloadTimeout())
 	}
 	n := s.Runtimes[0]
-	if n.VCPUs != DefaultVCPUs || n.MemoryMiB != DefaultMemoryMiB || n.RuntimeName() != "native" {
+	if n.VCPUs != DefaultVCPUs || n.MemoryMiB != 0 || n.RuntimeName() != "native" {
 		t.Errorf("native defaults: %+v", n)
 	}
 	v := s.Runtimes[1]
@@ -75,6 +75,7 @@ func TestParseErrors(t *testing.T) {
 		{"vcpus huge", "runtimes:\n  - kind: vm\n    vcpus: 1000\n" + wl, "runtimes[0].vcpus: 1000 is above 256"},
 		{"memory small", "runtimes:\n  - kind: vm\n    memory_mib: 8\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 8 is below 32"},
 		{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native"},
+		{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus)"},
 		{"bad accel", "runtimes:\n  - kind: vm\n    accel: hvf\n" + wl, `runtimes[0].accel: "hvf" is not allowed (allowed: auto, kvm, tcg)`},
 		{"bad machine", "runtimes:\n  - kind: vm\n    machine: pc\n" + wl, `runtimes[0].machine: "pc" is not allowed (allowed: microvm, q35)`},
 		{"vm network veth", "runtimes:\n  - kind: vm\n    network: veth\n" + wl, `runtimes[0].network: "veth" is not allowed (allowed: user, tap)`},
