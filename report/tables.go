@@ -146,11 +146,17 @@ func (m *Model) envTable(e RunEnv) table {
 	if in.Host.MemBytes > 0 {
 		mem = formatValue("bytes", float64(in.Host.MemBytes))
 	}
+	trials := fmt.Sprintf("%d (%d)", in.Trials, in.Warmup)
+	for _, rt := range in.Runtimes {
+		if rt.Density != nil {
+			trials = t(L, "densitysweep")
+		}
+	}
 	rows := [][]string{
 		{t(L, "run"), in.RunID},
 		{t(L, "status"), status},
 		{t(L, "scenario"), scen},
-		{t(L, "trials"), fmt.Sprintf("%d (%d)", in.Trials, in.Warmup)},
+		{t(L, "trials"), trials},
 		{t(L, "started"), started},
 		{t(L, "version"), version},
 		{t(L, "host"), strings.TrimSpace(in.Host.Hostname + " " + in.Host.OS)},

@@ -37,6 +37,7 @@ var ui = map[string]msg{
 	"qemu":         {"QEMU", "QEMU"},
 	"started":      {"Started", "시작 시각"},
 	"trials":       {"Trials (warm-up)", "시행 횟수 (워밍업)"},
+	"densitysweep": {"none: a density sweep (one measurement per step)", "없음: 밀도 측정 (단계마다 한 번 측정)"},
 	"samples":      {"Samples", "샘플 수"},
 	"runtime":      {"Runtime", "런타임"},
 	"kind":         {"Kind", "종류"},
