@@ -68,7 +68,7 @@ var ui = map[string]msg{
 	"sig":          {"significant", "유의함"},
 	"notsig":       {"~ not significant", "~ 유의하지 않음"},
 	"noviews":      {"No raw/info-*.json files in this run: nothing to show.", "이 실행에는 raw/info-*.json 파일이 없어 보여줄 것이 없습니다."},
-	"nonative":     {"No native samples in this run, so there is nothing to divide by.", "이 실행에는 네이티브 샘플이 없어 비교 기준이 없습니다."},
+	"nonative":     {"No ratios: this run needs both native samples and samples of another runtime for the same metrics.", "비율 없음: 같은 지표에 대해 네이티브 샘플과 다른 런타임의 샘플이 모두 있어야 합니다."},
 	"nosamples":    {"This run has no samples.", "이 실행에는 샘플이 없습니다."},
 	"nodata":       {"no samples", "샘플 없음"},
 	"instances":    {"instances recorded", "기록된 인스턴스"},
