@@ -328,7 +328,7 @@ func TestMissingPieces(t *testing.T) {
 		absent   []string
 	}{
 		{"native only", bench.RunInfo{RunID: "n", Runtimes: []bench.RuntimeInfo{{Name: "native", Kind: "native"}}}, nativeOnly,
-			[]string{"single_thread", "No native", "No raw/info"}, []string{"Software emulation"}},
+			[]string{"single_thread", "No ratios: this run needs both native samples and samples of another runtime", "No raw/info"}, []string{"Software emulation"}},
 		{"no samples, failed", bench.RunInfo{RunID: "f", Status: bench.StatusFailed, Reason: "qemu not found"}, nil,
 			[]string{"did not complete", "qemu not found", "no samples"}, nil},
 		{"interrupted, vm tcg, no native for cpu", bench.RunInfo{RunID: "i", Status: bench.StatusInterrupted, Reason: "SIGINT",
