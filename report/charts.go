@@ -464,6 +464,12 @@ var phasePalette = map[string]color.Color{
 	"namespaces_ready": color.RGBA{86, 180, 233, 255},
 	"init_exec":        color.RGBA{240, 228, 66, 255},
 	"agent_exec":       color.RGBA{0, 158, 115, 255},
+	// Distinct from their neighbours within each backend's own sequence.
+	"process_spawn":    color.RGBA{230, 159, 0, 255},
+	"network_ready":    color.RGBA{213, 94, 0, 255},
+	"agent_listening":  color.RGBA{0, 158, 115, 255},
+	"runtime_exec":     color.RGBA{86, 180, 233, 255},
+	"runtime_returned": color.RGBA{204, 121, 167, 255},
 	"ready":            color.Gray{170},
 }
 
