@@ -99,6 +99,7 @@ func BuildGuest(ctx context.Context, p Paths, agent, busybox string) (built bool
 		names = append(names, m.Name)
 	}
 	err = p.WriteManifest("guest", Manifest{Digest: digest, Info: map[string]string{
+		"kernel":         string(KernelCloud),
 		"kernel_package": filepath.Base(deb),
 		"kernel_release": release,
 		"modules":        strings.Join(names, " "),
