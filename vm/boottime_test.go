@@ -29,7 +29,9 @@ import (
 //
 //	VCBENCH_BOOT_TRIALS=10 go test ./vm -run TestBootTime -v
 //
-// VCBENCH_BOOT_MACHINE and VCBENCH_BOOT_MEMORY change the guest.
+// VCBENCH_BOOT_MACHINE and VCBENCH_BOOT_MEMORY change the guest;
+// VCBENCH_BOOT_KERNEL=small boots the small kernel (see TestSmallKernelBoot)
+// instead of the cloud kernel.
 func TestBootTime(t *testing.T) {
 	needGuest(t)
 	n, _ := strconv.Atoi(os.Getenv("VCBENCH_BOOT_TRIALS"))
@@ -41,6 +43,10 @@ func TestBootTime(t *testing.T) {
 		mem = v
 	}
 	cfg := scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: mem, Machine: os.Getenv("VCBENCH_BOOT_MACHINE")}
+	imageDir, kernel := testImageDir, "cloud"
+	if os.Getenv("VCBENCH_BOOT_KERNEL") == "small" {
+		imageDir, kernel = smallGuestDir(t), "small"
+	}
 	var ours, hand []float64
 	phases := map[string][]float64{}
 	var overhead, vmm []float64
@@ -57,6 +63,7 @@ func TestBootTime(t *testing.T) {
 			t.Logf("trial %d: by hand %.3fs (first)", i, h.Seconds())
 		}
 		env, spec := testEnv(t, fmt.Sprintf("boot%d", i))
+		env.ImageDir = imageDir
 		rt, err := New(cfg, env)
 		if err != nil {
 			t.Fatal(err)
@@ -97,8 +104,8 @@ func TestBootTime(t *testing.T) {
 		}
 	}
 	mo, mh := median(ours), median(hand)
-	t.Logf("launch → /healthz, median of %d (TCG, %s, %d MiB): vcbench %.3fs, saved command line by hand %.3fs, overhead %+.1f%%",
-		n, orDefault(cfg.Machine, "microvm"), mem, mo, mh, 100*(mo-mh)/mh)
+	t.Logf("launch → /healthz, median of %d (TCG, %s, %d MiB, %s kernel): vcbench %.3fs, saved command line by hand %.3fs, overhead %+.1f%%",
+		n, orDefault(cfg.Machine, "microvm"), mem, kernel, mo, mh, 100*(mo-mh)/mh)
 	names := make([]string, 0, len(phases))
 	for k := range phases {
 		names = append(names, k)

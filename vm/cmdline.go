@@ -20,9 +20,13 @@ type Launch struct {
 	Kernel  string // vmlinux (PVH entry) or bzImage
 	Initrd  string
 	Cmdline string // kernel command line
-	QMP     string // unix socket path
-	Net     NetSetup
-	Disk    DiskSetup
+	// NoACPI: the guest kernel has no ACPI (the small kernel). Microvm then
+	// runs with acpi=off, and QEMU adds virtio_mmio.device= entries to the
+	// kernel command line for its devices instead of ACPI tables.
+	NoACPI bool
+	QMP    string // unix socket path
+	Net    NetSetup
+	Disk   DiskSetup
 }
 
 // NetSetup is the resolved network of one instance.
@@ -75,10 +79,14 @@ func (l Launch) accelArgs() []string {
 // machineArgs: microvm without option ROMs, with the ISA serial port for
 // the console and its RTC left on (rtc=off makes the kernel stall about a
 // second twice, reading a clock that is not there); the PIT stays too, as
-// the kernel's timer calibration needs it. Q35 is a plain PC.
+// the kernel's timer calibration needs it. A kernel without ACPI gets
+// acpi=off (see NoACPI). Q35 is a plain PC.
 func (l Launch) machineArgs() []string {
 	if l.Config.Machine == MachineQ35 {
 		return []string{"-M", "q35"}
+	}
+	if l.NoACPI {
+		return []string{"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off"}
 	}
 	return []string{"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on"}
 }

@@ -130,3 +130,21 @@ func TestTapSubnet(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineArgsNoACPI: a kernel without ACPI gets microvm with acpi=off
+// (so QEMU puts its virtio-mmio devices on the command line); q35 and the
+// default microvm are unchanged.
+func TestMachineArgsNoACPI(t *testing.T) {
+	for _, tc := range []struct {
+		l    Launch
+		want string
+	}{
+		{Launch{Config: Config{Machine: MachineMicrovm}}, "microvm,x-option-roms=off,isa-serial=on,rtc=on"},
+		{Launch{Config: Config{Machine: MachineMicrovm}, NoACPI: true}, "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off"},
+		{Launch{Config: Config{Machine: MachineQ35}, NoACPI: true}, "q35"},
+	} {
+		if got := tc.l.machineArgs(); len(got) != 2 || got[1] != tc.want {
+			t.Errorf("machineArgs(%s, NoACPI=%v) = %v, want -M %s", tc.l.Config.Machine, tc.l.NoACPI, got, tc.want)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func ProbeAccel(ctx context.Context, imageDir string) ProbeResult {
 		res.Reason = fmt.Sprintf("cannot probe KVM without the guest image (%v): TCG", err)
 		return res
 	}
-	took, err := probeBoot(ctx, kernel, p.Initramfs(), ProbeTimeout)
+	took, err := probeBoot(ctx, kernel, p.Initramfs(), p.GuestWithoutACPI(), ProbeTimeout)
 	if err != nil {
 		res.Reason = fmt.Sprintf("/dev/kvm exists but a KVM guest did not boot: %v; using TCG software emulation", err)
 		return res
@@ -73,11 +73,11 @@ func bootKernel(p image.Paths) string {
 
 // probeBoot boots a minimal KVM guest (microvm, no devices) and waits for
 // the agent's start marker; it kills QEMU in every case.
-func probeBoot(ctx context.Context, kernel, initrd string, timeout time.Duration) (time.Duration, error) {
+func probeBoot(ctx context.Context, kernel, initrd string, noACPI bool, timeout time.Duration) (time.Duration, error) {
 	l := Launch{
 		Binary: QEMUBinary, Name: "vcbench-kvm-probe",
 		Config: Config{VCPUs: 1, MemoryMiB: 128, Machine: MachineMicrovm},
-		Accel:  AccelKVM, Kernel: kernel, Initrd: initrd,
+		Accel:  AccelKVM, Kernel: kernel, Initrd: initrd, NoACPI: noACPI,
 	}
 	l.Cmdline = KernelCmdline(l, 0)
 	start := time.Now()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,9 +25,10 @@ import (
 
 // Runtime is the vm backend: it boots one QEMU guest per instance.
 type Runtime struct {
-	cfg   Config
-	env   bench.Env
-	paths image.Paths
+	cfg    Config
+	env    bench.Env
+	paths  image.Paths
+	noACPI bool // the guest kernel has no ACPI (image.Paths.GuestWithoutACPI)
 
 	mu       sync.Mutex
 	probe    *ProbeResult // resolved accelerator
@@ -60,7 +62,7 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 		}
 	}
 	hostTSCkHz() // measured once here, not inside the first instance's launch
-	return &Runtime{cfg: cfg, env: env, paths: p}, nil
+	return &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI()}, nil
 }
 
 // Kind is vm.
@@ -135,6 +137,9 @@ func (r *Runtime) Describe() map[string]string {
 		kernel += " (bzImage)"
 	}
 	if m, err := r.paths.ReadManifest("guest"); err == nil && m.Info["kernel_release"] != "" {
+		if f := m.Info["kernel_flavor"]; f != "" && !strings.Contains(m.Info["kernel_release"], f) {
+			kernel = f + " " + kernel
+		}
 		kernel = m.Info["kernel_release"] + " " + kernel
 	}
 	d["kernel"] = kernel
@@ -233,7 +238,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	l := Launch{
 		Binary: QEMUBinary, Name: "vcbench-" + spec.Name, Config: r.cfg, Accel: accel,
 		Kernel: bootKernel(r.paths), Initrd: r.paths.Initramfs(),
-		QMP: filepath.Join(inst.dir, "qmp.sock"), Net: ns, Disk: disk,
+		QMP: filepath.Join(inst.dir, "qmp.sock"), Net: ns, Disk: disk, NoACPI: r.noACPI,
 	}
 	l.Cmdline = KernelCmdline(l, hostTSCkHz())
 	inst.launch = l

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,7 @@ import (
 )
 
 func newImagesCmd() *cobra.Command {
-	var dir, agent string
+	var dir, agent, kernel string
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "Build the container rootfs and the VM guest (kernel + initramfs)",
@@ -26,7 +27,15 @@ func newImagesCmd() *cobra.Command {
 		Long: `Builds, under --image-dir, the container root filesystem and the VM guest:
 Debian's cloud kernel (fetched with apt-get download, unpacked, not installed)
 and an initramfs with the same files as the rootfs plus the guest's kernel
-modules. Each is rebuilt only when its inputs changed.`,
+modules. Each is rebuilt only when its inputs changed.
+
+--kernel small builds instead a small guest kernel from Debian's
+linux-source-6.1 (apt-installed with its build dependencies when missing)
+with image/kconfig/vcbench-guest.config: virtio built in, no modules. The
+build takes minutes and is cached under <image-dir>/cache/kernel-small by
+source version and config. The guest files (vmlinux, vmlinuz,
+initramfs.cpio) always hold the kernel built last: the vm runtime boots it
+and names it in run.json; a plain build puts the cloud kernel back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,16 +47,21 @@ modules. Each is rebuilt only when its inputs changed.`,
 				}
 				agent = filepath.Join(filepath.Dir(self), "vcbench-agent")
 			}
-			return buildImages(ctx, cmd.OutOrStdout(), image.Paths{Dir: dir}, agent)
+			flavor, err := image.ParseKernelFlavor(kernel)
+			if err != nil {
+				return err
+			}
+			return buildImages(ctx, cmd.OutOrStdout(), image.Paths{Dir: dir}, agent, flavor)
 		},
 	}
 	build.Flags().StringVar(&dir, "image-dir", image.DefaultDir(), "where to put the images")
+	build.Flags().StringVar(&kernel, "kernel", string(image.KernelCloud), "guest kernel: cloud (Debian's linux-image-cloud-amd64) or small (built from linux-source-6.1; minutes, cached)")
 	build.Flags().StringVar(&agent, "agent", "", "static agent binary to put in the images (default: vcbench-agent beside vcbench)")
 	cmd.AddCommand(build)
 	return cmd
 }
 
-func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string) error {
+func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string, kernel image.KernelFlavor) error {
 	if _, err := os.Stat(agent); err != nil {
 		return fmt.Errorf("agent binary: %w (build it with `make build`)", err)
 	}
@@ -65,7 +79,11 @@ func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string
 	if len(imageBuilders) == 0 {
 		return fmt.Errorf("no image builder is built into this vcbench")
 	}
-	for _, b := range imageBuilders {
+	builders, err := withKernel(imageBuilders, kernel, out)
+	if err != nil {
+		return err
+	}
+	for _, b := range builders {
 		built, err := b.build(ctx, p, agent, busybox)
 		if err != nil {
 			return fmt.Errorf("%s: %w", b.name, err)
@@ -73,4 +91,27 @@ func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string
 		say(b.name, built)
 	}
 	return nil
+}
+
+// withKernel returns the builders with the guest's replaced by the small
+// kernel's when kernel is small; the guest builder is the one whose name
+// starts with "guest".
+func withKernel(builders []imageBuilder, kernel image.KernelFlavor, out io.Writer) ([]imageBuilder, error) {
+	if kernel != image.KernelSmall {
+		return builders, nil
+	}
+	res := append([]imageBuilder(nil), builders...)
+	for i, b := range res {
+		if strings.HasPrefix(b.name, "guest") {
+			res[i] = imageBuilder{"guest (small kernel + initramfs)", func(ctx context.Context, p image.Paths, agent, busybox string) (bool, error) {
+				if _, err := image.FindSmallKernel(p); err != nil {
+					fmt.Fprintf(out, "small kernel: building from %s (minutes; log: %s)\n",
+						image.LinuxSourcePackage, filepath.Join(p.KernelBuildDir(), "build.log"))
+				}
+				return image.BuildSmallGuest(ctx, p, agent, busybox, nil)
+			}}
+			return res, nil
+		}
+	}
+	return nil, fmt.Errorf("--kernel %s: this vcbench has no guest image builder", kernel)
 }
