@@ -61,6 +61,10 @@ const LinuxSourcePackage = "linux-source-6.1"
 // no modules there is no module signing, so libssl-dev is not needed.
 var SmallKernelBuildDeps = []string{LinuxSourcePackage, "build-essential", "bc", "bison", "flex", "libelf-dev", "xz-utils"}
 
+// SmallKernelBuildTimeout bounds BuildSmallKernel as a whole (apt, unpack,
+// configure, make): a build takes about four minutes on two cores.
+const SmallKernelBuildTimeout = time.Hour
+
 // smallKernelFormat changes whenever the way the small kernel is built
 // changes (not its config: that is hashed), so that a cached one is rebuilt.
 const smallKernelFormat = "small-kernel-v1"
@@ -142,6 +146,8 @@ func BuildSmallKernel(ctx context.Context, p Paths, log io.Writer) (k SmallKerne
 	if log == nil {
 		log = io.Discard
 	}
+	ctx, cancel := context.WithTimeout(ctx, SmallKernelBuildTimeout)
+	defer cancel()
 	ver, err := ensurePackages(ctx, log, SmallKernelBuildDeps)
 	if err != nil {
 		return k, false, fmt.Errorf("small kernel: %w", err)
