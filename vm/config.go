@@ -1,5 +1,6 @@
 // Package vm is the QEMU backend of vcbench: it composes QEMU's command
-// line, probes the accelerator (KVM, else TCG), boots Debian's cloud kernel
+// line, probes the accelerator (KVM, else TCG), boots the guest kernel of the
+// image directory (Debian's cloud kernel, or the small one vcbench builds)
 // with the agent as /init, talks QMP, sets up user-mode or tap networking
 // and a virtio-blk scratch disk, reads boot phases from the serial console
 // and measures the QEMU process's host memory.

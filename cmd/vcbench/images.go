@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -76,13 +75,7 @@ func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string
 			fmt.Fprintf(out, "%s: up to date\n", what)
 		}
 	}
-	if len(imageBuilders) == 0 {
-		return fmt.Errorf("no image builder is built into this vcbench")
-	}
-	builders, err := withKernel(imageBuilders, kernel, out)
-	if err != nil {
-		return err
-	}
+	builders := imageBuilders(kernel, out)
 	for _, b := range builders {
 		built, err := b.build(ctx, p, agent, busybox)
 		if err != nil {
@@ -91,27 +84,4 @@ func buildImages(ctx context.Context, out io.Writer, p image.Paths, agent string
 		say(b.name, built)
 	}
 	return nil
-}
-
-// withKernel returns the builders with the guest's replaced by the small
-// kernel's when kernel is small; the guest builder is the one whose name
-// starts with "guest".
-func withKernel(builders []imageBuilder, kernel image.KernelFlavor, out io.Writer) ([]imageBuilder, error) {
-	if kernel != image.KernelSmall {
-		return builders, nil
-	}
-	res := append([]imageBuilder(nil), builders...)
-	for i, b := range res {
-		if strings.HasPrefix(b.name, "guest") {
-			res[i] = imageBuilder{"guest (small kernel + initramfs)", func(ctx context.Context, p image.Paths, agent, busybox string) (bool, error) {
-				if _, err := image.FindSmallKernel(p); err != nil {
-					fmt.Fprintf(out, "small kernel: building from %s (minutes; log: %s)\n",
-						image.LinuxSourcePackage, filepath.Join(p.KernelBuildDir(), "build.log"))
-				}
-				return image.BuildSmallGuest(ctx, p, agent, busybox, nil)
-			}}
-			return res, nil
-		}
-	}
-	return nil, fmt.Errorf("--kernel %s: this vcbench has no guest image builder", kernel)
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"path/filepath"
 
 	"vcbench/bench"
 	"vcbench/container"
@@ -30,11 +33,24 @@ type imageBuilder struct {
 	build func(ctx context.Context, p image.Paths, agent, busybox string) (built bool, err error)
 }
 
-// imageBuilders are run in order by `vcbench images build`.
-// The rootfs and the initramfs are written from the same file list.
-var imageBuilders = []imageBuilder{
-	{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
-		return image.BuildRootfs(p, agent, busybox)
-	}},
-	{"guest (kernel + initramfs)", image.BuildGuest},
+// imageBuilders are run in order by `vcbench images build`: the rootfs and
+// the guest, written from the same file list. The guest's kernel is
+// Debian's cloud kernel, or the small one built from linux-source-6.1.
+func imageBuilders(kernel image.KernelFlavor, out io.Writer) []imageBuilder {
+	guest := imageBuilder{"guest (kernel + initramfs)", image.BuildGuest}
+	if kernel == image.KernelSmall {
+		guest = imageBuilder{"guest (small kernel + initramfs)", func(ctx context.Context, p image.Paths, agent, busybox string) (bool, error) {
+			if _, err := image.FindSmallKernel(p); err != nil {
+				fmt.Fprintf(out, "small kernel: building from %s (minutes; log: %s)\n",
+					image.LinuxSourcePackage, filepath.Join(p.KernelBuildDir(), "build.log"))
+			}
+			return image.BuildSmallGuest(ctx, p, agent, busybox, nil)
+		}}
+	}
+	return []imageBuilder{
+		{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
+			return image.BuildRootfs(p, agent, busybox)
+		}},
+		guest,
+	}
 }
