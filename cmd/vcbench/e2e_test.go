@@ -164,3 +164,37 @@ func TestCLIArgumentErrors(t *testing.T) {
 		t.Errorf("refused runs created %d entries in --out", len(entries)-1)
 	}
 }
+
+// TestRelativePaths runs containers with relative --image-dir, --state-dir
+// and --out: crun and runc run in other directories, so every path handed
+// to them must have been made absolute.
+func TestRelativePaths(t *testing.T) {
+	needRoot(t)
+	images := imageDir(t)
+	vcbench, agent := binaries(t)
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "s.yaml"), []byte("name: rel\ntrials: 1\nruntimes:\n  - kind: container\n  - kind: oci-crun\n  - kind: oci-runc\nworkloads:\n  - kind: disk\n    size_mib: 2\n    ops: 10\n"), 0o644)
+	cmd := exec.Command(vcbench, "run", "s.yaml", "--out", "results", "--image-dir", rel, "--state-dir", "state", "--agent", agent, "--no-report", "--json")
+	cmd.Dir = dir
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("vcbench run: %v\n%s", err, stderrOf(err))
+	}
+	var sum JSONSummary
+	if err := json.Unmarshal(stdout, &sum); err != nil {
+		t.Fatal(err)
+	}
+	run, err := bench.ReadRun(sum.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range run.Info.Runtimes {
+		if len(r.Errors) > 0 || r.Skipped != "" {
+			t.Errorf("%s: skipped %q, errors %q", r.Name, r.Skipped, r.Errors)
+		}
+	}
+}

@@ -67,7 +67,15 @@ func (p *pathFlags) env() (bench.Env, error) {
 			agentPath = filepath.Join(filepath.Dir(self), "vcbench-agent")
 		}
 	}
-	return bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self}, nil
+	// Absolute paths: backends hand them to crun, runc and QEMU, which run
+	// in other working directories.
+	env := bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self}
+	for _, path := range []*string{&env.AgentPath, &env.ImageDir, &env.StateDir} {
+		if *path, err = filepath.Abs(*path); err != nil {
+			return bench.Env{}, err
+		}
+	}
+	return env, nil
 }
 
 // runHooks lets later packages (metrics) add observers and finish steps.
@@ -252,6 +260,14 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 	if !o.noReport {
 		if index, err = writeReport(run); err != nil {
 			fmt.Fprintln(stderr, "vcbench: report:", err)
+		}
+	}
+	for _, rt := range run.Info.Runtimes {
+		switch {
+		case rt.Skipped != "":
+			fmt.Fprintf(stderr, "vcbench: warning: %s was skipped: %s\n", rt.Name, rt.Skipped)
+		case len(rt.Errors) > 0:
+			fmt.Fprintf(stderr, "vcbench: warning: %s had %d failed trial(s); first: %s\n", rt.Name, len(rt.Errors), rt.Errors[0])
 		}
 	}
 	if o.json {
