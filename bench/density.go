@@ -184,7 +184,13 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		}
 	}
 	if d.KSM {
-		info.KSM = r.densityKSM(ctx, insts, mk)
+		if rc.Kind == scenarios.VM {
+			info.KSM = r.densityKSM(ctx, insts, mk)
+		} else {
+			// KSM scans only memory its owner marked mergeable; QEMU marks
+			// guest RAM, a container's or a host process's memory is not.
+			info.KSM = "not measured: KSM merges only memory marked mergeable (QEMU's guest RAM), not a " + string(rc.Kind) + "'s"
+		}
 	}
 	return nil
 }
