@@ -42,15 +42,8 @@ var (
 	_ bench.Instance  = (*Instance)(nil)
 	_ bench.Phaser    = (*Instance)(nil)
 	_ bench.CPUTimer  = (*Instance)(nil)
-	_ Exiter          = (*Instance)(nil)
+	_ bench.Exiter    = (*Instance)(nil)
 )
-
-// Exiter is implemented by instances that can tell whether their init has
-// ended and why, e.g. "killed by the kernel's OOM killer (memory limit 64
-// MiB)": the runner asks after a failed workload, reports it and goes on.
-type Exiter interface {
-	Exited() (bool, string)
-}
 
 // New is the bench.Factory of the "container" runtime.
 func New(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {

@@ -95,7 +95,7 @@ func TestIsolation(t *testing.T) {
 			if d, ok := rt.(bench.Describer); ok {
 				t.Logf("describe: %v", d.Describe())
 			}
-			if ex, ok := in.(Exiter); !ok {
+			if ex, ok := in.(bench.Exiter); !ok {
 				t.Errorf("no Exited method")
 			} else if done, why := ex.Exited(); done {
 				t.Errorf("exited early: %s", why)
@@ -134,7 +134,7 @@ func TestOOM(t *testing.T) {
 			if err == nil && code == 200 {
 				t.Fatalf("a 200 MiB workload finished in a 64 MiB container: %s", body)
 			}
-			ex := in.(Exiter)
+			ex := in.(bench.Exiter)
 			end := time.Now().Add(10 * time.Second)
 			for time.Now().Before(end) {
 				if done, _ := ex.Exited(); done {

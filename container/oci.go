@@ -45,7 +45,7 @@ var (
 	_ bench.Instance  = (*OCIInstance)(nil)
 	_ bench.Phaser    = (*OCIInstance)(nil)
 	_ bench.CPUTimer  = (*OCIInstance)(nil)
-	_ Exiter          = (*OCIInstance)(nil)
+	_ bench.Exiter    = (*OCIInstance)(nil)
 )
 
 // NewCrun is the bench.Factory of the "oci-crun" runtime.

@@ -81,27 +81,7 @@ func TestKillThenCleanup(t *testing.T) {
 			if !strings.Contains(string(out), "removed") || !strings.Contains(string(out), "marked") {
 				t.Errorf("cleanup said:\n%s", out)
 			}
-			left, _ := state.Load(stateDir)
-			if len(left) != 0 {
-				t.Errorf("%d records left after cleanup", len(left))
-			}
-			for _, r := range recs {
-				for _, p := range r.Procs {
-					if p.Alive() {
-						t.Errorf("process %d of %s still running", p.Pid, r.Instance)
-					}
-				}
-				for _, l := range r.Links {
-					if _, err := netlink.LinkByName(l); err == nil {
-						t.Errorf("link %s still there", l)
-					}
-				}
-				for _, c := range append(r.Cgroups, r.Paths...) {
-					if _, err := os.Stat(c); err == nil {
-						t.Errorf("%s still there", c)
-					}
-				}
-			}
+			assertGone(t, stateDir, recs)
 			mounts, _ := os.ReadFile("/proc/mounts")
 			for _, line := range strings.Split(string(mounts), "\n") {
 				if strings.Contains(line, dir) {
@@ -113,6 +93,32 @@ func TestKillThenCleanup(t *testing.T) {
 				t.Errorf("run.json not marked interrupted: %v\n%s", err, run)
 			}
 		})
+	}
+}
+
+// assertGone checks that no record is left in stateDir and that nothing
+// the records recs listed still exists: process, link, cgroup or path.
+func assertGone(t *testing.T, stateDir string, recs []*state.Record) {
+	t.Helper()
+	if left, _ := state.Load(stateDir); len(left) != 0 {
+		t.Errorf("%d instance records left", len(left))
+	}
+	for _, r := range recs {
+		for _, p := range r.Procs {
+			if p.Alive() {
+				t.Errorf("process %d of %s still running", p.Pid, r.Instance)
+			}
+		}
+		for _, l := range r.Links {
+			if _, err := netlink.LinkByName(l); err == nil {
+				t.Errorf("link %s still there", l)
+			}
+		}
+		for _, c := range append(r.Cgroups, r.Paths...) {
+			if _, err := os.Stat(c); err == nil {
+				t.Errorf("%s still there", c)
+			}
+		}
 	}
 }
 
@@ -219,21 +225,7 @@ func TestInterruptCleansUp(t *testing.T) {
 				cmd.Process.Kill()
 				t.Fatal("vcbench did not exit within 60 s of SIGINT")
 			}
-			if left, _ := state.Load(stateDir); len(left) != 0 {
-				t.Errorf("%d instance records left after Ctrl-C", len(left))
-			}
-			for _, r := range recs {
-				for _, p := range r.Procs {
-					if p.Alive() {
-						t.Errorf("process %d of %s still running", p.Pid, r.Instance)
-					}
-				}
-				for _, l := range r.Links {
-					if _, err := netlink.LinkByName(l); err == nil {
-						t.Errorf("link %s still there", l)
-					}
-				}
-			}
+			assertGone(t, stateDir, recs)
 			run, err := os.ReadFile(filepath.Join(dir, "results", mustOne(t, filepath.Join(dir, "results", "*")), "run.json"))
 			if err != nil || !strings.Contains(string(run), `"status": "interrupted"`) {
 				t.Errorf("run.json not interrupted: %v\n%s", err, run)
