@@ -60,9 +60,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 			wg.Add(1)
 			go func(inst Instance) {
 				defer wg.Done()
-				sctx, cancel := context.WithTimeout(context.Background(), r.Scenario.Timeouts.StopTimeout()+10*time.Second)
-				defer cancel()
-				if err := inst.Stop(sctx); err != nil {
+				if err := r.stop(inst); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -206,30 +204,6 @@ func (r *Runner) appendAndObserve(s []Sample) error {
 		o.Samples(s)
 	}
 	return nil
-}
-
-// startReady starts one instance and waits for its agent; on failure nothing is left.
-func (r *Runner) startReady(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig, name string) (Instance, time.Duration, error) {
-	spec := InstanceSpec{
-		RunID:        r.Store.Info().RunID,
-		Name:         name,
-		Config:       rc,
-		RawDir:       r.Store.RawDir(),
-		ScratchDir:   r.Env.scratch(r.Store.Dir),
-		StartTimeout: r.Scenario.Timeouts.StartTimeout(),
-		StopTimeout:  r.Scenario.Timeouts.StopTimeout(),
-	}
-	sctx, cancel := context.WithTimeout(ctx, spec.StartTimeout)
-	defer cancel()
-	launch := time.Now()
-	inst, err := rt.Start(sctx, spec)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := r.waitReady(sctx, inst); err != nil {
-		return inst, 0, fmt.Errorf("agent never became ready within %s: %w%s", spec.StartTimeout, err, exitReason(inst))
-	}
-	return inst, time.Since(launch), nil
 }
 
 // densityMemory reads every instance's host memory; it returns the samples,

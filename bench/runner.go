@@ -232,33 +232,18 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	sc := r.Scenario
 	name := rc.RuntimeName()
 	r.seq++
-	spec := InstanceSpec{
-		RunID:        r.Store.Info().RunID,
-		Name:         fmt.Sprintf("%s-%d", name, r.seq),
-		Config:       rc,
-		RawDir:       r.Store.RawDir(),
-		ScratchDir:   r.Env.scratch(r.Store.Dir),
-		StartTimeout: sc.Timeouts.StartTimeout(),
-		StopTimeout:  sc.Timeouts.StopTimeout(),
+	instance := fmt.Sprintf("%s-%d", name, r.seq)
+	inst, ready, err := r.startReady(ctx, rt, rc, instance)
+	if inst != nil {
+		defer func() {
+			if serr := r.stop(inst); serr != nil {
+				err = errors.Join(err, fmt.Errorf("stop: %w", serr))
+			}
+		}()
 	}
-	startCtx, cancel := context.WithTimeout(ctx, spec.StartTimeout)
-	defer cancel()
-	launch := time.Now()
-	inst, err := rt.Start(startCtx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("start: %w", err)
+		return nil, err
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), spec.StopTimeout+10*time.Second)
-		defer cancel()
-		if serr := inst.Stop(stopCtx); serr != nil {
-			err = errors.Join(err, fmt.Errorf("stop: %w", serr))
-		}
-	}()
-	if err := r.waitReady(startCtx, inst); err != nil {
-		return nil, fmt.Errorf("agent never became ready within %s: %w%s", spec.StartTimeout, err, exitReason(inst))
-	}
-	ready := time.Since(launch)
 
 	labels = map[string]string{}
 	if d, ok := rt.(Describer); ok {
@@ -360,7 +345,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	if !warm {
 		figs, err := metrics.ScrapeGuest(ctx, inst.Addr(), filepath.Join(r.Store.RawDir(), fmt.Sprintf("scrape-%s-%d.prom", name, trial)))
 		if err != nil {
-			err = fmt.Errorf("scrape of %s: %w", spec.Name, err)
+			err = fmt.Errorf("scrape of %s: %w", instance, err)
 		}
 		for _, o := range r.Observers {
 			o.Scraped(name, err)
@@ -381,6 +366,42 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 // exitReason says why the instance's agent died, if it did. A request
 // can fail a moment before the backend has seen the death (an OOM kill of
 // the serving process, then its init exiting), so it waits up to a second.
+// startReady starts one instance and waits for its agent's /healthz;
+// ready is launch → answer. On a start error nothing is left; when the
+// agent never answers, the instance is returned with the error, for the
+// caller to stop.
+func (r *Runner) startReady(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig, name string) (inst Instance, ready time.Duration, err error) {
+	spec := InstanceSpec{
+		RunID:        r.Store.Info().RunID,
+		Name:         name,
+		Config:       rc,
+		RawDir:       r.Store.RawDir(),
+		ScratchDir:   r.Env.scratch(r.Store.Dir),
+		StartTimeout: r.Scenario.Timeouts.StartTimeout(),
+		StopTimeout:  r.Scenario.Timeouts.StopTimeout(),
+	}
+	sctx, cancel := context.WithTimeout(ctx, spec.StartTimeout)
+	defer cancel()
+	launch := time.Now()
+	inst, err = rt.Start(sctx, spec)
+	if err != nil {
+		return nil, 0, fmt.Errorf("start: %w", err)
+	}
+	if err := r.waitReady(sctx, inst); err != nil {
+		return inst, 0, fmt.Errorf("agent never became ready within %s: %w%s", spec.StartTimeout, err, exitReason(inst))
+	}
+	return inst, time.Since(launch), nil
+}
+
+// stop stops an instance with the scenario's stop time-out plus the time a
+// backend needs for its forced kill, on a context of its own: a cancelled
+// run still removes its instances.
+func (r *Runner) stop(inst Instance) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.Scenario.Timeouts.StopTimeout()+10*time.Second)
+	defer cancel()
+	return inst.Stop(ctx)
+}
+
 func exitReason(inst Instance) string {
 	e, ok := inst.(Exiter)
 	if !ok {
