@@ -17,17 +17,21 @@ import (
 	"vcbench/state"
 )
 
-var kinds = []struct {
+// kindCase is one container kind under test and the binary it needs.
+type kindCase struct {
 	kind scenarios.RuntimeKind
 	bin  string // a binary the kind needs
-}{
+}
+
+var kinds = []kindCase{
 	{scenarios.Container, ""},
 	{scenarios.OCICrun, "crun"},
 	{scenarios.OCIRunc, "runc"},
 }
 
-// TestIsolation starts each kind and checks what the agent sees.
-func TestIsolation(t *testing.T) {
+// eachKind runs fn as a subtest per container kind, skipping kinds whose
+// binary is missing and checking first that nothing of vcbench is left.
+func eachKind(t *testing.T, fn func(t *testing.T, k kindCase)) {
 	needEnv(t)
 	for _, k := range kinds {
 		t.Run(string(k.kind), func(t *testing.T) {
@@ -35,195 +39,181 @@ func TestIsolation(t *testing.T) {
 				needBinary(t, k.bin)
 			}
 			checkClean(t)
-			cfg := scenarios.RuntimeConfig{Kind: k.kind, VCPUs: 1, MemoryMiB: 256, Hostname: "vcb-" + string(k.kind)}
-			rt := newRuntime(t, cfg)
-			in := start(t, rt, testSpec(t, "iso-0"))
-			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			info := getInfo(t, in.Addr())
-			host, _ := os.Hostname()
-			if info.Hostname != cfg.Hostname || info.Hostname == host {
-				t.Errorf("hostname %q, want %q (host is %q)", info.Hostname, cfg.Hostname, host)
-			}
-			// The agent as PID 1 forks its serving child.
-			if info.VisiblePIDs > 3 || info.VisiblePIDs < 1 {
-				t.Errorf("visible_pids %d, want ≤ 3", info.VisiblePIDs)
-			}
-			if !info.RootReadOnly {
-				t.Errorf("rootfs not read-only")
-			}
-			if strings.Trim(info.CapEff, "0") != "" {
-				t.Errorf("cap_eff %s, want none", info.CapEff)
-			}
-			if !info.NoNewPrivs {
-				t.Errorf("no_new_privs not set")
-			}
-			var names []string
-			for _, i := range info.Interfaces {
-				names = append(names, i.Name)
-			}
-			sort.Strings(names)
-			if strings.Join(names, ",") != "eth0,lo" {
-				t.Errorf("interfaces %v, want lo and eth0", names)
-			}
-			hostAddr, _, _ := strings.Cut(in.Addr(), ":")
-			for _, i := range info.Interfaces {
-				if i.Name == "eth0" && (len(i.Addrs) == 0 || !strings.HasPrefix(i.Addrs[0], hostAddr+"/30")) {
-					t.Errorf("eth0 addresses %v, want %s/30", i.Addrs, hostAddr)
-				}
-			}
-			if info.Cgroup.MemoryLimit != "268435456" {
-				t.Errorf("memory limit seen inside %q, want 268435456", info.Cgroup.MemoryLimit)
-			}
-			mem, err := in.HostMemory()
-			if err != nil || mem["cgroup_usage"] <= 0 || mem["cgroup_peak"] < mem["cgroup_usage"] {
-				t.Errorf("host memory %v, %v", mem, err)
-			}
-			if ct, ok := in.(bench.CPUTimer); !ok {
-				t.Errorf("no CPU timer")
-			} else if s, err := ct.HostCPUSeconds(); err != nil || s <= 0 {
-				t.Errorf("cpu seconds %v, %v", s, err)
-			}
-			ph := in.(bench.Phaser).Phases()
-			t.Logf("phases: %v", ph)
-			for i := 1; i < len(ph); i++ {
-				if ph[i].Since < ph[i-1].Since || ph[i].Since <= 0 {
-					t.Errorf("phases out of order: %v", ph)
-				}
-			}
-			if d, ok := rt.(bench.Describer); ok {
-				t.Logf("describe: %v", d.Describe())
-			}
-			if ex, ok := in.(bench.Exiter); !ok {
-				t.Errorf("no Exited method")
-			} else if done, why := ex.Exited(); done {
-				t.Errorf("exited early: %s", why)
-			}
-			// The disk workload writes in /scratch.
-			code, body, err := postRun(in.Addr(), `{"kind":"disk","size_mib":4,"ops":64}`, 30*time.Second)
-			if err != nil || code != 200 {
-				t.Errorf("disk workload: %d %s %v", code, body, err)
-			}
-			if err := in.Stop(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			if err := in.Stop(context.Background()); err != nil {
-				t.Errorf("second stop: %v", err)
-			}
+			fn(t, k)
 		})
 	}
+}
+
+// TestIsolation starts each kind and checks what the agent sees.
+func TestIsolation(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kindCase) {
+		cfg := scenarios.RuntimeConfig{Kind: k.kind, VCPUs: 1, MemoryMiB: 256, Hostname: "vcb-" + string(k.kind)}
+		rt := newRuntime(t, cfg)
+		in := start(t, rt, testSpec(t, "iso-0"))
+		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		info := getInfo(t, in.Addr())
+		host, _ := os.Hostname()
+		if info.Hostname != cfg.Hostname || info.Hostname == host {
+			t.Errorf("hostname %q, want %q (host is %q)", info.Hostname, cfg.Hostname, host)
+		}
+		// The agent as PID 1 forks its serving child.
+		if info.VisiblePIDs > 3 || info.VisiblePIDs < 1 {
+			t.Errorf("visible_pids %d, want ≤ 3", info.VisiblePIDs)
+		}
+		if !info.RootReadOnly {
+			t.Errorf("rootfs not read-only")
+		}
+		if strings.Trim(info.CapEff, "0") != "" {
+			t.Errorf("cap_eff %s, want none", info.CapEff)
+		}
+		if !info.NoNewPrivs {
+			t.Errorf("no_new_privs not set")
+		}
+		var names []string
+		for _, i := range info.Interfaces {
+			names = append(names, i.Name)
+		}
+		sort.Strings(names)
+		if strings.Join(names, ",") != "eth0,lo" {
+			t.Errorf("interfaces %v, want lo and eth0", names)
+		}
+		hostAddr, _, _ := strings.Cut(in.Addr(), ":")
+		for _, i := range info.Interfaces {
+			if i.Name == "eth0" && (len(i.Addrs) == 0 || !strings.HasPrefix(i.Addrs[0], hostAddr+"/30")) {
+				t.Errorf("eth0 addresses %v, want %s/30", i.Addrs, hostAddr)
+			}
+		}
+		if info.Cgroup.MemoryLimit != "268435456" {
+			t.Errorf("memory limit seen inside %q, want 268435456", info.Cgroup.MemoryLimit)
+		}
+		mem, err := in.HostMemory()
+		if err != nil || mem["cgroup_usage"] <= 0 || mem["cgroup_peak"] < mem["cgroup_usage"] {
+			t.Errorf("host memory %v, %v", mem, err)
+		}
+		if ct, ok := in.(bench.CPUTimer); !ok {
+			t.Errorf("no CPU timer")
+		} else if s, err := ct.HostCPUSeconds(); err != nil || s <= 0 {
+			t.Errorf("cpu seconds %v, %v", s, err)
+		}
+		ph := in.(bench.Phaser).Phases()
+		t.Logf("phases: %v", ph)
+		for i := 1; i < len(ph); i++ {
+			if ph[i].Since < ph[i-1].Since || ph[i].Since <= 0 {
+				t.Errorf("phases out of order: %v", ph)
+			}
+		}
+		if d, ok := rt.(bench.Describer); ok {
+			t.Logf("describe: %v", d.Describe())
+		}
+		if ex, ok := in.(bench.Exiter); !ok {
+			t.Errorf("no Exited method")
+		} else if done, why := ex.Exited(); done {
+			t.Errorf("exited early: %s", why)
+		}
+		// The disk workload writes in /scratch.
+		code, body, err := postRun(in.Addr(), `{"kind":"disk","size_mib":4,"ops":64}`, 30*time.Second)
+		if err != nil || code != 200 {
+			t.Errorf("disk workload: %d %s %v", code, body, err)
+		}
+		if err := in.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Stop(context.Background()); err != nil {
+			t.Errorf("second stop: %v", err)
+		}
+	})
 }
 
 // TestOOM fills a 64 MiB container with a 200 MiB workload: the kernel
 // kills the agent and the instance says so.
 func TestOOM(t *testing.T) {
-	needEnv(t)
-	for _, k := range kinds {
-		t.Run(string(k.kind), func(t *testing.T) {
-			if k.bin != "" {
-				needBinary(t, k.bin)
+	eachKind(t, func(t *testing.T, k kindCase) {
+		rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 64})
+		in := start(t, rt, testSpec(t, "oom-0"))
+		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		code, body, err := postRun(in.Addr(), `{"kind":"memory","size_mib":200,"iterations":1}`, 60*time.Second)
+		if err == nil && code == 200 {
+			t.Fatalf("a 200 MiB workload finished in a 64 MiB container: %s", body)
+		}
+		ex := in.(bench.Exiter)
+		end := time.Now().Add(10 * time.Second)
+		for time.Now().Before(end) {
+			if done, _ := ex.Exited(); done {
+				break
 			}
-			checkClean(t)
-			rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 64})
-			in := start(t, rt, testSpec(t, "oom-0"))
-			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			code, body, err := postRun(in.Addr(), `{"kind":"memory","size_mib":200,"iterations":1}`, 60*time.Second)
-			if err == nil && code == 200 {
-				t.Fatalf("a 200 MiB workload finished in a 64 MiB container: %s", body)
-			}
-			ex := in.(bench.Exiter)
-			end := time.Now().Add(10 * time.Second)
-			for time.Now().Before(end) {
-				if done, _ := ex.Exited(); done {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			done, why := ex.Exited()
-			if !done || !strings.Contains(why, "OOM killer (memory limit 64 MiB)") {
-				t.Errorf("Exited() = %v, %q; want the OOM killer", done, why)
-			}
-			t.Logf("Exited: %q", why)
-		})
-	}
+			time.Sleep(20 * time.Millisecond)
+		}
+		done, why := ex.Exited()
+		if !done || !strings.Contains(why, "OOM killer (memory limit 64 MiB)") {
+			t.Errorf("Exited() = %v, %q; want the OOM killer", done, why)
+		}
+		t.Logf("Exited: %q", why)
+	})
 }
 
 // TestStartFailure checks that a failing start reports the child's error
 // readably and leaves nothing behind.
 func TestStartFailure(t *testing.T) {
-	needEnv(t)
-	for _, k := range kinds {
-		t.Run(string(k.kind), func(t *testing.T) {
-			if k.bin != "" {
-				needBinary(t, k.bin)
-			}
-			checkClean(t)
-			env := testEnv
-			env.ImageDir = filepath.Join(t.TempDir(), "missing")
-			var rt bench.Runtime
-			var err error
-			cfg := scenarios.RuntimeConfig{Kind: k.kind}
-			switch k.kind {
-			case scenarios.Container:
-				rt, err = New(cfg, env)
-			case scenarios.OCICrun:
-				rt, err = NewCrun(cfg, env)
-			default:
-				rt, err = NewRunc(cfg, env)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, err := rt.Start(context.Background(), testSpec(t, "fail-0"))
-			if err == nil {
-				in.Stop(context.Background())
-				t.Fatal("start on a missing rootfs succeeded")
-			}
-			t.Logf("error: %v", err)
-			if k.kind == scenarios.Container && !strings.Contains(err.Error(), "bind rootfs") {
-				t.Errorf("error %q does not say what failed", err)
-			}
-		})
-	}
+	eachKind(t, func(t *testing.T, k kindCase) {
+		env := testEnv
+		env.ImageDir = filepath.Join(t.TempDir(), "missing")
+		var rt bench.Runtime
+		var err error
+		cfg := scenarios.RuntimeConfig{Kind: k.kind}
+		switch k.kind {
+		case scenarios.Container:
+			rt, err = New(cfg, env)
+		case scenarios.OCICrun:
+			rt, err = NewCrun(cfg, env)
+		default:
+			rt, err = NewRunc(cfg, env)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := rt.Start(context.Background(), testSpec(t, "fail-0"))
+		if err == nil {
+			in.Stop(context.Background())
+			t.Fatal("start on a missing rootfs succeeded")
+		}
+		t.Logf("error: %v", err)
+		if k.kind == scenarios.Container && !strings.Contains(err.Error(), "bind rootfs") {
+			t.Errorf("error %q does not say what failed", err)
+		}
+	})
 }
 
 // TestTeardownRecord kills nothing gracefully: it tears an instance down
 // from its state record alone, as `vcbench cleanup` does after a SIGKILL.
 func TestTeardownRecord(t *testing.T) {
-	needEnv(t)
-	for _, k := range kinds {
-		t.Run(string(k.kind), func(t *testing.T) {
-			if k.bin != "" {
-				needBinary(t, k.bin)
-			}
-			checkClean(t)
-			rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128})
-			spec := testSpec(t, "rec-0")
-			in, err := rt.Start(context.Background(), spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
-				t.Error(err)
-			}
-			recs, err := state.Load(testEnv.StateDir)
-			if err != nil || len(recs) != 1 {
-				t.Fatalf("records %v, %v", recs, err)
-			}
-			if err := recs[0].Teardown(2 * time.Second); err != nil {
-				t.Errorf("teardown: %v", err)
-			}
-			// Let the instance notice; its Stop must then have nothing left to do.
-			time.Sleep(100 * time.Millisecond)
-			if err := in.Stop(context.Background()); err != nil {
-				t.Errorf("stop after teardown: %v", err)
-			}
-			os.RemoveAll(filepath.Join(testEnv.StateDir, "oci"))
-		})
-	}
+	eachKind(t, func(t *testing.T, k kindCase) {
+		rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128})
+		spec := testSpec(t, "rec-0")
+		in, err := rt.Start(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Error(err)
+		}
+		recs, err := state.Load(testEnv.StateDir)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("records %v, %v", recs, err)
+		}
+		if err := recs[0].Teardown(2 * time.Second); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+		// Let the instance notice; its Stop must then have nothing left to do.
+		time.Sleep(100 * time.Millisecond)
+		if err := in.Stop(context.Background()); err != nil {
+			t.Errorf("stop after teardown: %v", err)
+		}
+		os.RemoveAll(filepath.Join(testEnv.StateDir, "oci"))
+	})
 }
 
 // TestStartupSideBySide starts each kind 20 times in turn and prints the
@@ -347,28 +337,21 @@ func TestSubnetAllocation(t *testing.T) {
 // TestUserNS runs each kind with a user namespace: root inside is an
 // unprivileged uid outside.
 func TestUserNS(t *testing.T) {
-	needEnv(t)
-	for _, k := range kinds {
-		t.Run(string(k.kind), func(t *testing.T) {
-			if k.bin != "" {
-				needBinary(t, k.bin)
-			}
-			checkClean(t)
-			rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128, UserNS: true})
-			in := start(t, rt, testSpec(t, "userns-0"))
-			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			info := getInfo(t, in.Addr())
-			if info.UID != 0 || !info.RootReadOnly || strings.Trim(info.CapEff, "0") != "" || info.VisiblePIDs > 3 {
-				t.Errorf("info %+v", info)
-			}
-			code, body, err := postRun(in.Addr(), `{"kind":"disk","size_mib":4,"ops":64}`, 30*time.Second)
-			if err != nil || code != 200 {
-				t.Errorf("disk workload: %d %s %v", code, body, err)
-			}
-		})
-	}
+	eachKind(t, func(t *testing.T, k kindCase) {
+		rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128, UserNS: true})
+		in := start(t, rt, testSpec(t, "userns-0"))
+		if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		info := getInfo(t, in.Addr())
+		if info.UID != 0 || !info.RootReadOnly || strings.Trim(info.CapEff, "0") != "" || info.VisiblePIDs > 3 {
+			t.Errorf("info %+v", info)
+		}
+		code, body, err := postRun(in.Addr(), `{"kind":"disk","size_mib":4,"ops":64}`, 30*time.Second)
+		if err != nil || code != 200 {
+			t.Errorf("disk workload: %d %s %v", code, body, err)
+		}
+	})
 }
 
 // TestConcurrent starts instances of every kind at once, as the density
