@@ -20,6 +20,7 @@ import (
 	"vcbench/agent"
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/testenv"
 	"vcbench/scenarios"
 )
 
@@ -202,19 +203,7 @@ func waitHealthy(addr string, timeout time.Duration) error {
 	return fmt.Errorf("agent at %s not healthy after %s: %v", addr, timeout, last)
 }
 
-func getInfo(t *testing.T, addr string) agent.Info {
-	t.Helper()
-	resp, err := client.Get("http://" + addr + "/info")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var in agent.Info
-	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
+func getInfo(t *testing.T, addr string) agent.Info { return testenv.Info(t, addr) }
 
 func postRun(addr, body string, timeout time.Duration) (int, string, error) {
 	c := &http.Client{Timeout: timeout}

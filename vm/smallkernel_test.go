@@ -3,7 +3,6 @@ package vm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"vcbench/agent"
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/testenv"
 	"vcbench/scenarios"
 )
 
@@ -92,20 +91,11 @@ func TestSmallKernelBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 			ready := time.Since(t0)
-			resp, err := client.Get("http://" + inst.Addr() + "/info")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var info agent.Info
-			err = json.NewDecoder(resp.Body).Decode(&info)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			info := testenv.Info(t, inst.Addr())
 			if !strings.Contains(info.KernelRelease, image.SmallKernelFlavorName) {
 				t.Errorf("guest kernel release %q: want the small kernel", info.KernelRelease)
 			}
-			resp, err = client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(`{"kind":"disk","size_mib":4,"ops":20}`))
+			resp, err := client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(`{"kind":"disk","size_mib":4,"ops":20}`))
 			if err != nil {
 				t.Fatal(err)
 			}

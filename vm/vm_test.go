@@ -3,7 +3,6 @@ package vm
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"vcbench/agent"
 	"vcbench/bench"
+	"vcbench/internal/testenv"
 	"vcbench/scenarios"
 	"vcbench/state"
 )
@@ -120,23 +119,14 @@ func TestBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			resp, err := client.Get("http://" + inst.Addr() + "/info")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var info agent.Info
-			err = json.NewDecoder(resp.Body).Decode(&info)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			info := testenv.Info(t, inst.Addr())
 			host, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 			if !strings.Contains(info.KernelRelease, "cloud-amd64") || info.KernelRelease == strings.TrimSpace(string(host)) {
 				t.Errorf("guest kernel release %q: want Debian's cloud kernel, not the host's %q", info.KernelRelease, strings.TrimSpace(string(host)))
 			}
 
 			for _, w := range []string{`{"kind":"cpu","iterations":2000}`, `{"kind":"disk","size_mib":4,"ops":20}`} {
-				resp, err = client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(w))
+				resp, err := client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(w))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -3,10 +3,15 @@
 package testenv
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"vcbench/agent"
 )
 
 // Binaries returns the paths of vcbench and vcbench-agent. With
@@ -33,4 +38,24 @@ func Binaries(t testing.TB) (vcbench, agent string) {
 		t.Fatalf("build agent: %v\n%s", err, out)
 	}
 	return vcbench, agent
+}
+
+// Info asks the agent at addr (host:port) what it sees, failing the test
+// on any error.
+func Info(t testing.TB, addr string) agent.Info {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get("http://" + addr + "/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /info at %s: %s", addr, resp.Status)
+	}
+	var in agent.Info
+	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
+		t.Fatalf("decode /info at %s: %v", addr, err)
+	}
+	return in
 }
