@@ -141,31 +141,35 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 			continue
 		}
 		ch := Chart{ID: f.ID, Family: f, Title: chartTitle(f)}
-		if ch.SVG, err = renderSVG(drawFn, chartW, h); err != nil {
-			return nil, fmt.Errorf("chart %s: svg: %w", f.ID, err)
-		}
-		if png {
-			if ch.PNG, err = renderPNG(drawFn, chartW, h); err != nil {
-				return nil, fmt.Errorf("chart %s: png: %w", f.ID, err)
-			}
+		if err := ch.render(drawFn, h, png); err != nil {
+			return nil, err
 		}
 		out = append(out, ch)
 	}
 	for _, dc := range densityCharts(m) {
 		drawFn := dc.draw()
 		ch := Chart{ID: dc.id, Family: &Family{ID: dc.id, Kind: dc.id, Workload: DensityWorkload, Unit: dc.unit}, Title: dc.title}
-		var err error
-		if ch.SVG, err = renderSVG(drawFn, chartW, chartH); err != nil {
-			return nil, fmt.Errorf("chart %s: svg: %w", dc.id, err)
-		}
-		if png {
-			if ch.PNG, err = renderPNG(drawFn, chartW, chartH); err != nil {
-				return nil, fmt.Errorf("chart %s: png: %w", dc.id, err)
-			}
+		if err := ch.render(drawFn, chartH, png); err != nil {
+			return nil, err
 		}
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// render draws the chart as SVG, and as PNG when png is set, at the
+// report's width and height h.
+func (ch *Chart) render(drawFn func(draw.Canvas), h vg.Length, png bool) error {
+	var err error
+	if ch.SVG, err = renderSVG(drawFn, chartW, h); err != nil {
+		return fmt.Errorf("chart %s: svg: %w", ch.ID, err)
+	}
+	if png {
+		if ch.PNG, err = renderPNG(drawFn, chartW, h); err != nil {
+			return fmt.Errorf("chart %s: png: %w", ch.ID, err)
+		}
+	}
+	return nil
 }
 
 func renderSVG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
