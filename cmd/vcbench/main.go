@@ -50,7 +50,8 @@ and exported in Prometheus format.`,
 	}
 	root.AddCommand(newRunCmd(), newScenariosCmd(), newDoctorCmd(), newCleanupCmd(),
 		newImagesCmd(), newVersionCmd())
-	root.AddCommand(extraCommands()...)
+	// The report commands: report, compare, export.
+	root.AddCommand(newReportCmd(), newCompareCmd(), newExportCmd())
 	return root
 }
 

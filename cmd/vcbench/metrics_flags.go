@@ -23,10 +23,10 @@ type metricsOptions struct {
 	host        string
 }
 
-// registerRunExtras adds the metrics flags of `vcbench run` (--metrics-addr,
+// registerMetricsFlags adds the metrics flags of `vcbench run` (--metrics-addr,
 // --metrics-allow-remote, --push-gateway, --host-label) and their observers
 // to o.hooks. The flags are checked before the run directory is created.
-func registerRunExtras(cmd *cobra.Command, o *runOptions) {
+func registerMetricsFlags(cmd *cobra.Command, o *runOptions) {
 	m := &metricsOptions{}
 	hostname, _ := os.Hostname()
 	f := cmd.Flags()

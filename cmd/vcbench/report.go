@@ -14,6 +14,12 @@ import (
 	"vcbench/report"
 )
 
+// writeReport writes the run's report under RUN_DIR/report and returns the
+// index.html path: what `vcbench run` does at its end.
+func writeReport(run *bench.Run) (string, error) {
+	return report.Write(run, filepath.Join(run.Dir, "report"), report.Options{Lang: "en"})
+}
+
 // newReportCmd is `vcbench report RUN_DIR [--out DIR] [--lang en|ko]`.
 func newReportCmd() *cobra.Command {
 	var out, lang, promURL string

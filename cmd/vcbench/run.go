@@ -109,7 +109,7 @@ Ctrl-C stops cleanly: instances are removed and run.json says interrupted.`,
 	f.StringVar(&o.accel, "accel", "", "override the accelerator of vm runtimes: auto, kvm or tcg")
 	f.BoolVar(&o.noReport, "no-report", false, "do not write report/ at the end")
 	o.paths.register(cmd)
-	registerRunExtras(cmd, o)
+	registerMetricsFlags(cmd, o)
 	return cmd
 }
 
