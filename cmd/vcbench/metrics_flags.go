@@ -43,8 +43,8 @@ func registerMetricsFlags(cmd *cobra.Command, o *runOptions) {
 		}
 		return m.validate()
 	}
-	o.hooks.observers = append(o.hooks.observers, func(info bench.RunInfo) (bench.Observer, func() error, error) {
-		return m.observers(cmd, o, info)
+	o.hooks.observers = append(o.hooks.observers, func(ctx context.Context, info bench.RunInfo) (bench.Observer, func() error, error) {
+		return m.observers(ctx, cmd, o, info)
 	})
 }
 
@@ -69,7 +69,7 @@ func (m *metricsOptions) validate() error {
 // observers starts the live exporter and the pusher that the flags ask for.
 // The finish func pushes the final status, then stops the exporter, so
 // that nothing is left listening when the run ends.
-func (m *metricsOptions) observers(cmd *cobra.Command, o *runOptions, info bench.RunInfo) (bench.Observer, func() error, error) {
+func (m *metricsOptions) observers(runCtx context.Context, cmd *cobra.Command, o *runOptions, info bench.RunInfo) (bench.Observer, func() error, error) {
 	var obs promrun.Observers
 	var exporter *promrun.Exporter
 	var pusher *promrun.Pusher
@@ -86,7 +86,7 @@ func (m *metricsOptions) observers(cmd *cobra.Command, o *runOptions, info bench
 		fmt.Fprintf(cmd.ErrOrStderr(), "vcbench: live metrics at http://%s/metrics until the run ends\n", e.Addr())
 	}
 	if m.pushURL != "" {
-		cfg := promrun.PushConfig{URL: m.pushURL, Host: m.host, Warn: cmd.ErrOrStderr()}
+		cfg := promrun.PushConfig{URL: m.pushURL, Host: m.host, Warn: cmd.ErrOrStderr(), Context: runCtx}
 		if exporter != nil {
 			cfg.Health = exporter.Registry()
 		}
@@ -103,7 +103,13 @@ func (m *metricsOptions) observers(cmd *cobra.Command, o *runOptions, info bench
 	finish := func() error {
 		var errs []error
 		if pusher != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			// The final status is pushed once, with one try's budget after
+			// Ctrl-C: the user asked to stop.
+			limit := 10 * time.Second
+			if runCtx.Err() != nil {
+				limit = 2 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
 			errs = append(errs, pusher.Finish(ctx, finalStatus(filepath.Join(o.out, info.RunID))))
 			cancel()
 		}

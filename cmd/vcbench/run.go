@@ -80,7 +80,7 @@ func (p *pathFlags) env() (bench.Env, error) {
 
 // runHooks lets later packages (metrics) add observers and finish steps.
 type runHooks struct {
-	observers []func(info bench.RunInfo) (bench.Observer, func() error, error)
+	observers []func(ctx context.Context, info bench.RunInfo) (bench.Observer, func() error, error)
 }
 
 func newRunCmd() *cobra.Command {
@@ -224,7 +224,7 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 	// Observers (live exporter, pusher) are shut down whatever happens.
 	defer runFinishers()
 	for _, mk := range o.hooks.observers {
-		obs, finish, err := mk(store.Info())
+		obs, finish, err := mk(ctx, store.Info())
 		if err != nil {
 			store.Finish(bench.StatusFailed, err.Error())
 			return err

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -435,4 +436,60 @@ func TestLoaderRebuildsRuns(t *testing.T) {
 	if _, err := (&Loader{API: api}).Load(context.Background(), []string{"nosuch"}); err == nil || !strings.Contains(err.Error(), "load run nosuch") {
 		t.Errorf("unknown run id: %v", err)
 	}
+}
+
+// TestPusherHungGateway: a gateway that accepts and never answers costs at
+// most GiveUpAfter × Budget over a whole run, and a cancelled run context
+// (Ctrl-C) ends a push in progress at once.
+func TestPusherHungGateway(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	t.Run("gives up", func(t *testing.T) {
+		var warn bytes.Buffer
+		p, err := NewPusher(PushConfig{URL: srv.URL, Host: "hostA", Warn: &warn, Tries: 1, Budget: 100 * time.Millisecond, GiveUpAfter: 2}, testInfo())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Samples(testSamples())
+		hits.Store(0)
+		for i := 0; i < 6; i++ {
+			p.TrialDone("native", false, nil)
+		}
+		if n := hits.Load(); n != 2 {
+			t.Errorf("gateway got %d pushes over 6 trials, want 2 (give up after 2 failures)", n)
+		}
+		if got := strings.Count(warn.String(), "no more pushes after trials"); got != 1 {
+			t.Errorf("give-up warning printed %d times, want once:\n%s", got, warn.String())
+		}
+	})
+	t.Run("Ctrl-C", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var warn bytes.Buffer
+		p, err := NewPusher(PushConfig{URL: srv.URL, Host: "hostA", Warn: &warn, Budget: time.Minute, Context: ctx}, testInfo())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Samples(testSamples())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		p.TrialDone("native", false, nil)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("a cancelled run's push took %s: it ignored the signal (budget 1 min)", took)
+		}
+		hits.Store(0)
+		p.TrialDone("native", false, nil)
+		if n := hits.Load(); n != 0 {
+			t.Errorf("pushed %d times after the run was cancelled, want 0", n)
+		}
+	})
 }

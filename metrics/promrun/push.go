@@ -34,6 +34,14 @@ type PushConfig struct {
 	Health prometheus.Registerer
 	// Client is the HTTP client (default: one with no keep-alives).
 	Client *http.Client
+	// Context is the run's: the pushes after each trial end when it does
+	// (Ctrl-C), instead of finishing their tries (default: never ends).
+	Context context.Context
+	// GiveUpAfter is how many pushes in a row may fail every try before the
+	// pusher stops pushing after trials for the rest of the run, warning
+	// once, so that a dead or hung gateway costs a bounded total of
+	// GiveUpAfter × Budget (default 3).
+	GiveUpAfter int
 }
 
 // Validate checks the URL and host and fills the defaults.
@@ -63,6 +71,12 @@ func (c *PushConfig) Validate() error {
 	if c.Client == nil {
 		c.Client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}
+	if c.Context == nil {
+		c.Context = context.Background()
+	}
+	if c.GiveUpAfter <= 0 {
+		c.GiveUpAfter = 3
+	}
 	return nil
 }
 
@@ -83,6 +97,8 @@ type Pusher struct {
 	mu      sync.Mutex
 	seen    map[string]bool
 	dupWarn bool
+	failed  int  // pushes in a row that failed every try
+	gaveUp  bool // GiveUpAfter reached: no more pushes after trials
 }
 
 var _ bench.Observer = (*Pusher)(nil)
@@ -157,11 +173,23 @@ func (p *Pusher) Samples(s []bench.Sample) {
 // TrialDone pushes after every measured trial (failed ones too: their
 // samples so far were written). Warm-ups write no samples.
 func (p *Pusher) TrialDone(runtime string, warmup bool, err error) {
-	if warmup {
+	if warmup || p.cfg.Context.Err() != nil {
 		return
 	}
-	if perr := p.Push(context.Background()); perr != nil {
+	p.mu.Lock()
+	gaveUp := p.gaveUp
+	p.mu.Unlock()
+	if gaveUp {
+		return
+	}
+	if perr := p.Push(p.cfg.Context); perr != nil {
 		fmt.Fprintf(p.cfg.Warn, "vcbench: warning: %v; the run goes on\n", perr)
+		p.mu.Lock()
+		if p.failed >= p.cfg.GiveUpAfter && !p.gaveUp {
+			p.gaveUp = true
+			fmt.Fprintf(p.cfg.Warn, "vcbench: warning: %d pushes in a row failed: no more pushes after trials in this run (the final status is still pushed once)\n", p.failed)
+		}
+		p.mu.Unlock()
 	}
 }
 
@@ -204,6 +232,11 @@ func (p *Pusher) Push(ctx context.Context) error {
 			break
 		}
 		wait *= 2
+	}
+	if err == nil {
+		p.failed = 0
+	} else {
+		p.failed++
 	}
 	if p.ok != nil {
 		if err == nil {
