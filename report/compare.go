@@ -100,6 +100,9 @@ func CompareRuns(old, new *bench.Run) *RunComparison {
 		g.GeomeanOld, g.GeomeanNew = geomeans(g.Rows)
 		rc.Groups = append(rc.Groups, *g)
 	}
+	if rc.Shared() == 0 {
+		rc.Notes = append(rc.Notes, "the runs share no figure (same runtime, workload and metric): nothing was compared")
+	}
 	if old.Info.Scenario != new.Info.Scenario {
 		rc.Notes = append(rc.Notes, fmt.Sprintf("scenarios differ: %q vs %q", old.Info.Scenario, new.Info.Scenario))
 	} else if old.Info.ScenarioSHA256 != new.Info.ScenarioSHA256 && old.Info.ScenarioSHA256 != "" && new.Info.ScenarioSHA256 != "" {
@@ -114,6 +117,19 @@ func CompareRuns(old, new *bench.Run) *RunComparison {
 		}
 	}
 	return rc
+}
+
+// Shared counts the figures present in both runs: the ones compared.
+func (rc *RunComparison) Shared() int {
+	n := 0
+	for _, g := range rc.Groups {
+		for _, r := range g.Rows {
+			if r.Old != nil && r.New != nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func runName(r *bench.Run) string {

@@ -154,8 +154,12 @@ and lists those rows on stderr: use it to gate CI.`,
 }
 
 // checkRegressions prints the rows that regressed by more than pct and
-// returns exitCode(1) if there are any.
+// returns exitCode(1) if there are any; runs that share no figure are an
+// error, not a pass.
 func checkRegressions(w io.Writer, rc *report.RunComparison, pct float64) error {
+	if rc.Shared() == 0 {
+		return fmt.Errorf("compare: %s and %s share no figure (same runtime, workload and metric): no regression can be ruled out", rc.Old, rc.New)
+	}
 	regs := rc.Regressions(pct)
 	if len(regs) == 0 {
 		fmt.Fprintf(w, "no significant regression above %g%%\n", pct)
