@@ -21,16 +21,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"vcbench/agent/proto"
 	"vcbench/workload"
 )
 
-// ReadyMarker is printed on stdout (and the console, as PID 1) with the
-// listening address once the server accepts connections. Backends parse it.
-const ReadyMarker = "vcbench-agent: listening on "
+// StartMarker is proto.StartMarker, kept while bench/native.go moves.
+//
+// Deprecated: use proto.StartMarker.
+const StartMarker = proto.StartMarker
 
-// StartMarker is printed first thing with the system's uptime, so that a
-// backend can place "agent_start" on its own clock (the guest's uptime in a VM).
-const StartMarker = "vcbench-agent: start uptime="
+// ReadyMarker is proto.ReadyMarker, kept while bench/native.go moves.
+//
+// Deprecated: use proto.ReadyMarker.
+const ReadyMarker = proto.ReadyMarker
 
 // Config is the agent's configuration.
 type Config struct {
@@ -58,19 +61,19 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, reg: prometheus.NewRegistry()}
 	s.figures = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vcbench_workload_value",
+		Name: proto.MetricWorkloadValue,
 		Help: "Last figure of each built-in workload, in the base unit named by the unit label.",
 	}, []string{"workload", "metric", "unit"})
 	s.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vcbench_workload_runs_total",
+		Name: proto.MetricWorkloadRuns,
 		Help: "Workload runs by outcome.",
 	}, []string{"workload", "outcome"})
 	s.duration = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "vcbench_workload_duration_seconds",
+		Name: proto.MetricWorkloadDuration,
 		Help: "Wall time of the last run of each workload.",
 	}, []string{"workload"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "vcbench_workload_latency_seconds",
+		Name:    proto.MetricWorkloadLatency,
 		Help:    "Per-operation latencies measured by workloads that time single operations.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 2, 28),
 	}, []string{"workload", "op"})
@@ -86,14 +89,14 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Handler returns the agent's HTTP routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+proto.PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+proto.PathInfo, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, Describe())
 	})
-	mux.HandleFunc("POST /run", s.handleRun)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST "+proto.PathRun, s.handleRun)
+	mux.Handle("GET "+proto.PathMetrics, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	workload.RegisterNetworkHandlers(mux)
 	return mux
 }
@@ -106,21 +109,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-// RunError is the JSON body of a failed /run.
-type RunError struct {
-	Error string `json:"error"`
-}
-
 func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	var p workload.Params
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		writeJSON(w, http.StatusBadRequest, RunError{fmt.Sprintf("decode request: %v", err)})
+		writeJSON(w, http.StatusBadRequest, proto.RunError{Error: fmt.Sprintf("decode request: %v", err)})
 		return
 	}
 	if key, err := p.Validate(); err != nil {
-		writeJSON(w, http.StatusBadRequest, RunError{fmt.Sprintf("%s: %v", key, err)})
+		writeJSON(w, http.StatusBadRequest, proto.RunError{Error: fmt.Sprintf("%s: %v", key, err)})
 		return
 	}
 	s.mu.Lock()
@@ -128,7 +126,7 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	res, err := workload.Run(r.Context(), p, workload.Env{ScratchDir: s.cfg.ScratchDir, DiskPath: s.cfg.DiskPath, Observe: s.observe(p.Kind)})
 	if err != nil {
 		s.runs.WithLabelValues(string(p.Kind), "error").Inc()
-		writeJSON(w, http.StatusInternalServerError, RunError{err.Error()})
+		writeJSON(w, http.StatusInternalServerError, proto.RunError{Error: err.Error()})
 		return
 	}
 	s.Record(res)
@@ -150,7 +148,7 @@ func (s *Server) observe(k workload.Kind) func(op string, d time.Duration) {
 	}
 }
 
-// Serve listens on cfg.Listen, prints ReadyMarker and serves until ctx ends.
+// Serve listens on cfg.Listen, prints proto.ReadyLine and serves until ctx ends.
 func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	s := NewServer(cfg)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -158,8 +156,8 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: log.New(cfg.Log, "vcbench-agent: ", 0)}
-	fmt.Fprintf(out, "%s%s\n", ReadyMarker, ln.Addr())
+		ErrorLog: log.New(cfg.Log, proto.LogPrefix, 0)}
+	fmt.Fprintln(out, proto.ReadyLine(ln.Addr().String()))
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

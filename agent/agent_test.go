@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"vcbench/agent/proto"
 	"vcbench/workload"
 )
 
@@ -27,7 +28,7 @@ func TestHandlers(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	post := func(body string) (int, string) {
-		resp, err := http.Post(srv.URL+"/run", "application/json", strings.NewReader(body))
+		resp, err := http.Post(srv.URL+proto.PathRun, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,13 +37,13 @@ func TestHandlers(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
-		t.Errorf("/healthz: %d %q", code, body)
+	if code, body := get(proto.PathHealthz); code != 200 || body != "ok\n" {
+		t.Errorf("%s: %d %q", proto.PathHealthz, code, body)
 	}
-	code, body := get("/info")
-	var info Info
+	code, body := get(proto.PathInfo)
+	var info proto.Info
 	if code != 200 || json.Unmarshal([]byte(body), &info) != nil {
-		t.Fatalf("/info: %d %s", code, body)
+		t.Fatalf("%s: %d %s", proto.PathInfo, code, body)
 	}
 	host, _ := os.Hostname()
 	if info.Hostname != host || info.PID != os.Getpid() || info.VisiblePIDs < 1 || info.CPUsOnline < 1 || info.MemTotalBytes == 0 || info.KernelRelease == "" || info.RootFSType == "" {
@@ -75,13 +76,13 @@ func TestHandlers(t *testing.T) {
 		}
 	}
 
-	_, metrics := get("/metrics")
+	_, metrics := get(proto.PathMetrics)
 	for _, want := range []string{
-		`vcbench_workload_value{metric="single_thread",unit="ops_per_second",workload="cpu"}`,
-		`vcbench_workload_runs_total{outcome="ok",workload="cpu"} 1`,
-		`vcbench_workload_runs_total{outcome="error",workload="network"} 1`,
-		"vcbench_guest_memory_total_bytes ",
-		`vcbench_guest_cpu_seconds_total{mode="idle"}`,
+		proto.MetricWorkloadValue + `{metric="single_thread",unit="ops_per_second",workload="cpu"}`,
+		proto.MetricWorkloadRuns + `{outcome="ok",workload="cpu"} 1`,
+		proto.MetricWorkloadRuns + `{outcome="error",workload="network"} 1`,
+		proto.MetricGuestMemTotal + " ",
+		proto.MetricGuestCPU + `{mode="idle"}`,
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {
@@ -103,7 +104,7 @@ func TestRecordExportsEveryFigure(t *testing.T) {
 	}
 	values := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() != "vcbench_workload_value" {
+		if f.GetName() != proto.MetricWorkloadValue {
 			continue
 		}
 		for _, m := range f.GetMetric() {

@@ -10,21 +10,20 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-)
 
-// GuestModuleOrder lists, one a line, the kernel modules the VM guest loads
-// in that order; the image builder writes it (image.ModuleOrderPath).
-const GuestModuleOrder = "/lib/modules/vcbench.order"
+	"vcbench/agent/proto"
+)
 
 // guestLinkWait bounds the wait for eth0 after virtio_net is loaded.
 const guestLinkWait = 5 * time.Second
 
 // SetupGuest is the VM's GuestSetup: it loads the guest's modules in the
 // order the image lists, brings up lo and eth0 and gives eth0 the address
-// of the kernel parameters vcbench.ip (CIDR) and vcbench.gw (default
-// route). It does the least it can: it runs on the boot's critical path.
-func SetupGuest(params map[string]string) error {
-	if err := loadModules(GuestModuleOrder); err != nil {
+// of the kernel parameters proto.ParamIP (CIDR) and proto.ParamGateway
+// (default route). It does the least it can: it runs on the boot's
+// critical path.
+func SetupGuest(params proto.KernelParams) error {
+	if err := loadModules(proto.ModuleOrderPath); err != nil {
 		return err
 	}
 	lo, err := netlink.LinkByName("lo")
@@ -34,13 +33,13 @@ func SetupGuest(params map[string]string) error {
 	if err := netlink.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
 	}
-	ip := params["ip"]
+	ip := params.IP
 	if ip == "" {
 		return nil // no network asked for
 	}
 	addr, err := netlink.ParseAddr(ip)
 	if err != nil {
-		return fmt.Errorf("vcbench.ip=%s: %w", ip, err)
+		return fmt.Errorf("%s: %w", proto.KernelParam(proto.ParamIP, ip), err)
 	}
 	eth, err := waitLink("eth0", guestLinkWait)
 	if err != nil {
@@ -52,10 +51,10 @@ func SetupGuest(params map[string]string) error {
 	if err := netlink.LinkSetUp(eth); err != nil {
 		return fmt.Errorf("bring up eth0: %w", err)
 	}
-	if gw := params["gw"]; gw != "" {
+	if gw := params.Gateway; gw != "" {
 		g := net.ParseIP(gw)
 		if g == nil {
-			return fmt.Errorf("vcbench.gw=%s: not an IP address", gw)
+			return fmt.Errorf("%s: not an IP address", proto.KernelParam(proto.ParamGateway, gw))
 		}
 		err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: g})
 		if err != nil && !errors.Is(err, unix.EEXIST) {

@@ -12,55 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"vcbench/agent/proto"
 	"vcbench/internal/procfs"
 )
 
-// Info is what the agent sees of its machine: the report's "what each
-// instance sees" table comes from here.
-type Info struct {
-	KernelRelease string      `json:"kernel_release"`
-	KernelVersion string      `json:"kernel_version"`
-	Hostname      string      `json:"hostname"`
-	PID           int         `json:"pid"`
-	VisiblePIDs   int         `json:"visible_pids"`
-	CPUsOnline    int         `json:"cpus_online"`
-	CPUsUsable    int         `json:"cpus_usable"` // affinity mask
-	CPUModel      string      `json:"cpu_model"`
-	MemTotalBytes uint64      `json:"mem_total_bytes"`
-	MemAvailBytes uint64      `json:"mem_available_bytes"`
-	UptimeSeconds float64     `json:"uptime_seconds"`
-	Interfaces    []Interface `json:"interfaces"`
-	Cgroup        CgroupView  `json:"cgroup"`
-	RootFSType    string      `json:"rootfs_type"`
-	RootReadOnly  bool        `json:"rootfs_read_only"`
-	UID           int         `json:"uid"`
-	CapEff        string      `json:"cap_eff"` // effective capabilities, hex as in /proc/self/status
-	NoNewPrivs    bool        `json:"no_new_privs"`
-	GoVersion     string      `json:"go_version"`
-	Time          time.Time   `json:"time"`
-}
-
-// Interface is a network interface and its addresses.
-type Interface struct {
-	Name  string   `json:"name"`
-	MTU   int      `json:"mtu"`
-	Up    bool     `json:"up"`
-	Addrs []string `json:"addrs"`
-}
-
-// CgroupView is the cgroup membership and the limits the agent can read.
-type CgroupView struct {
-	Path        string `json:"path"` // from /proc/self/cgroup
-	MemoryLimit string `json:"memory_limit,omitempty"`
-	CPULimit    string `json:"cpu_limit,omitempty"`
-	PidsLimit   string `json:"pids_limit,omitempty"`
-}
-
-// Describe gathers Info now.
-func Describe() Info {
+// Describe gathers the agent's proto.Info now.
+func Describe() proto.Info {
 	var u unix.Utsname
 	unix.Uname(&u)
-	in := Info{
+	in := proto.Info{
 		KernelRelease: unix.ByteSliceToString(u.Release[:]),
 		KernelVersion: unix.ByteSliceToString(u.Version[:]),
 		PID:           os.Getpid(),
@@ -166,14 +126,14 @@ func uptime() float64 {
 	return v
 }
 
-func interfaces() []Interface {
+func interfaces() []proto.Interface {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil
 	}
-	out := make([]Interface, 0, len(ifs))
+	out := make([]proto.Interface, 0, len(ifs))
 	for _, i := range ifs {
-		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0, Addrs: []string{}}
+		it := proto.Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0, Addrs: []string{}}
 		addrs, _ := i.Addrs()
 		for _, a := range addrs {
 			it.Addrs = append(it.Addrs, a.String())
@@ -194,8 +154,8 @@ func readTrim(path string) string {
 // cgroupView reads the agent's own cgroup and whichever limit files are
 // visible (v2 names first, then v1). Inside a cgroup namespace the group
 // appears as "/" and its files are at /sys/fs/cgroup directly.
-func cgroupView() CgroupView {
-	v := CgroupView{}
+func cgroupView() proto.CgroupView {
+	v := proto.CgroupView{}
 	var v1mem, v1cpu, v1pids, v2 string
 	for _, line := range strings.Split(readTrim("/proc/self/cgroup"), "\n") {
 		parts := strings.SplitN(line, ":", 3)
@@ -280,9 +240,9 @@ type guestCollector struct {
 
 func newGuestCollector() *guestCollector {
 	return &guestCollector{
-		memTotal: prometheus.NewDesc("vcbench_guest_memory_total_bytes", "MemTotal from /proc/meminfo as the agent sees it.", nil, nil),
-		memAvail: prometheus.NewDesc("vcbench_guest_memory_available_bytes", "MemAvailable from /proc/meminfo as the agent sees it.", nil, nil),
-		cpu:      prometheus.NewDesc("vcbench_guest_cpu_seconds_total", "CPU time of the whole (guest) machine from /proc/stat, by mode.", []string{"mode"}, nil),
+		memTotal: prometheus.NewDesc(proto.MetricGuestMemTotal, "MemTotal from /proc/meminfo as the agent sees it.", nil, nil),
+		memAvail: prometheus.NewDesc(proto.MetricGuestMemAvailable, "MemAvailable from /proc/meminfo as the agent sees it.", nil, nil),
+		cpu:      prometheus.NewDesc(proto.MetricGuestCPU, "CPU time of the whole (guest) machine from /proc/stat, by mode.", []string{"mode"}, nil),
 	}
 }
 

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"vcbench/agent/proto"
 )
 
 // ChildEnv marks the agent process that PID 1 starts to serve, so that it
@@ -16,26 +17,21 @@ const ChildEnv = "VCBENCH_AGENT_CHILD"
 
 // GuestSetup, when set (by the VM guest code), runs in PID 1 after the
 // basic mounts and before the server starts: load modules, configure the
-// network. It gets the kernel command line's vcbench.* keys.
-var GuestSetup func(params map[string]string) error
+// network. It gets the agent's parameters from the kernel command line.
+var GuestSetup func(params proto.KernelParams) error
 
 // IsInit reports whether this process must act as init: PID 1 and not
 // already the serving child.
 func IsInit() bool { return os.Getpid() == 1 && os.Getenv(ChildEnv) == "" }
 
-// KernelParams returns the vcbench.* keys of /proc/cmdline (without the prefix).
-func KernelParams() map[string]string {
-	out := map[string]string{}
+// KernelParams returns the agent's parameters on /proc/cmdline (none when
+// it is unreadable).
+func KernelParams() proto.KernelParams {
 	b, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
-		return out
+		return proto.KernelParams{}
 	}
-	for _, f := range strings.Fields(string(b)) {
-		if k, v, ok := strings.Cut(f, "="); ok && strings.HasPrefix(k, "vcbench.") {
-			out[strings.TrimPrefix(k, "vcbench.")] = v
-		}
-	}
-	return out
+	return proto.ParseKernelParams(string(b))
 }
 
 // mountIfAbsent mounts fstype at dir unless something is mounted there already.
@@ -63,12 +59,13 @@ func mountIfAbsent(dir, fstype string, flags uintptr, data string) error {
 // orphan, and when the child ends powers the machine off (in a VM) or exits
 // with the child's status (in a container). It never returns.
 func RunInit(args []string) {
-	say := func(format string, a ...any) { fmt.Fprintf(os.Stdout, "vcbench-agent: init: "+format+"\n", a...) }
+	say := func(format string, a ...any) { fmt.Fprintf(os.Stdout, proto.InitPrefix+format+"\n", a...) }
 	// /proc first: whether this is a VM is read from /proc/cmdline.
 	if err := mountIfAbsent("/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		say("%v", err)
 	}
-	inVM := GuestSetup != nil && len(KernelParams()) > 0
+	params := KernelParams()
+	inVM := GuestSetup != nil && params != (proto.KernelParams{})
 	for _, m := range []struct {
 		dir, fs string
 		flags   uintptr
@@ -85,8 +82,8 @@ func RunInit(args []string) {
 		}
 	}
 	if inVM {
-		if err := GuestSetup(KernelParams()); err != nil {
-			say("guest setup: %v", err)
+		if err := GuestSetup(params); err != nil {
+			fmt.Println(proto.InitGuestSetupFailed, err)
 			halt(1, inVM)
 		}
 	}
@@ -102,7 +99,7 @@ func RunInit(args []string) {
 		Files: []uintptr{0, 1, 2},
 	})
 	if err != nil {
-		say("start server: %v", err)
+		fmt.Println(proto.InitStartServerFailed, err)
 		halt(1, inVM)
 	}
 	for {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/workload"
@@ -286,7 +287,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		}
 	}
 	if !warm {
-		if err := r.saveGET(ctx, inst, "/info", fmt.Sprintf("info-%s-%d.json", name, trial)); err != nil {
+		if err := r.saveGET(ctx, inst, proto.PathInfo, fmt.Sprintf("info-%s-%d.json", name, trial)); err != nil {
 			return labels, err
 		}
 	}
@@ -419,7 +420,7 @@ func exitReason(inst Instance) string {
 
 // waitReady polls /healthz every 2 ms until it answers 200.
 func (r *Runner) waitReady(ctx context.Context, inst Instance) error {
-	url := "http://" + inst.Addr() + "/healthz"
+	url := "http://" + inst.Addr() + proto.PathHealthz
 	var last error
 	for {
 		reqCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -456,7 +457,7 @@ func (r *Runner) runWorkload(ctx context.Context, inst Instance, p workload.Para
 		return workload.RunNetwork(ctx, inst.Addr(), p)
 	}
 	body, _ := json.Marshal(p)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+inst.Addr()+"/run", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+inst.Addr()+proto.PathRun, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.client.Do(req)
 	if err != nil {
@@ -468,7 +469,7 @@ func (r *Runner) runWorkload(ctx context.Context, inst Instance, p workload.Para
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
+		var e proto.RunError
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return nil, fmt.Errorf("agent: %s", e.Error)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/scenarios"
@@ -329,4 +330,11 @@ func probeSelf(self string) error {
 	}
 	probed.Store(self, err)
 	return err
+}
+
+// agentArgv is the agent's command line inside every container: the
+// image's agent, serving on AgentPort, with the scratch bind at /scratch.
+func agentArgv() []string {
+	listen := net.JoinHostPort("0.0.0.0", strconv.Itoa(AgentPort))
+	return append([]string{image.AgentPathInImage}, proto.ServeArgs(listen, "/scratch")...)
 }

@@ -182,7 +182,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		UserNS:   r.cfg.UserNS,
 		CgroupNS: true,
 		CgroupV2: v2,
-		Agent:    []string{image.AgentPathInImage, "-listen", fmt.Sprintf("0.0.0.0:%d", AgentPort), "-scratch", "/scratch"},
+		Agent:    agentArgv(),
 	}
 	for _, h := range in.cg.hs {
 		if !h.V2 {

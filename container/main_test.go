@@ -17,7 +17,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/internal/testenv"
@@ -187,7 +187,7 @@ func waitHealthy(addr string, timeout time.Duration) error {
 	end := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(end) {
-		resp, err := c.Get("http://" + addr + "/healthz")
+		resp, err := c.Get("http://" + addr + proto.PathHealthz)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -203,11 +203,11 @@ func waitHealthy(addr string, timeout time.Duration) error {
 	return fmt.Errorf("agent at %s not healthy after %s: %v", addr, timeout, last)
 }
 
-func getInfo(t *testing.T, addr string) agent.Info { return testenv.Info(t, addr) }
+func getInfo(t *testing.T, addr string) proto.Info { return testenv.Info(t, addr) }
 
 func postRun(addr, body string, timeout time.Duration) (int, string, error) {
 	c := &http.Client{Timeout: timeout}
-	resp, err := c.Post("http://"+addr+"/run", "application/json", bytes.NewBufferString(body))
+	resp, err := c.Post("http://"+addr+proto.PathRun, "application/json", bytes.NewBufferString(body))
 	if err != nil {
 		return 0, "", err
 	}

@@ -459,7 +459,7 @@ func ociSpec(p ociParams) *specs.Spec {
 		Process: &specs.Process{
 			Terminal:        false,
 			User:            specs.User{UID: 0, GID: 0},
-			Args:            []string{image.AgentPathInImage, "-listen", fmt.Sprintf("0.0.0.0:%d", AgentPort), "-scratch", "/scratch"},
+			Args:            agentArgv(),
 			Env:             []string{"PATH=/bin", "HOME=/"},
 			Cwd:             "/",
 			Capabilities:    &specs.LinuxCapabilities{Bounding: []string{}, Effective: []string{}, Inheritable: []string{}, Permitted: []string{}, Ambient: []string{}},

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/scenarios"
 )
@@ -183,7 +184,7 @@ func TestOCISpec(t *testing.T) {
 			if !s.Process.NoNewPrivileges || s.Process.Terminal {
 				t.Errorf("process %+v", s.Process)
 			}
-			want := []string{"/bin/vcbench-agent", "-listen", "0.0.0.0:8080", "-scratch", "/scratch"}
+			want := append([]string{"/bin/vcbench-agent"}, proto.ServeArgs("0.0.0.0:8080", "/scratch")...)
 			if !reflect.DeepEqual(s.Process.Args, want) {
 				t.Errorf("args %v, want %v", s.Process.Args, want)
 			}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/pierrec/lz4/v4"
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"vcbench/agent/proto"
 )
 
 // KernelMetaPackage is Debian's meta package whose dependency names the
@@ -29,10 +31,6 @@ const KernelMetaPackage = "linux-image-cloud-amd64"
 // microvm, virtio_pci for q35), the network card and the scratch disk.
 // Debian's cloud kernel builds all of them as modules.
 var GuestModules = []string{"virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk"}
-
-// ModuleOrderPath is the file in the initramfs that lists, one a line, the
-// module files the guest loads in that order (dependencies first).
-const ModuleOrderPath = "/lib/modules/vcbench.order"
 
 // guestFormat changes whenever the layout BuildGuest writes changes, so that
 // an old image is rebuilt.
@@ -52,7 +50,7 @@ func (p Paths) KernelCacheDir() string { return filepath.Join(p.Dir, "cache", "k
 // Debian's linux-image-cloud-amd64, downloaded with apt-get download and
 // unpacked with dpkg-deb, never installed) and the initramfs
 // (p.Initramfs(), newc) holding Files(agent, busybox), /dev/console, the
-// modules the guest needs (decompressed) and ModuleOrderPath. It rebuilds
+// modules the guest needs (decompressed) and proto.ModuleOrderPath (dependencies first). It rebuilds
 // only when an input changed (agent or busybox bytes, kernel package
 // version, module list) and reports whether it did.
 func BuildGuest(ctx context.Context, p Paths, agent, busybox string) (built bool, err error) {
@@ -447,7 +445,7 @@ func initramfsRecords(files []File, mods []Module) ([]cpio.Record, error) {
 		recs = append(recs, cpio.StaticRecord(m.Data, cpio.Info{Name: cpio.Normalize(p), Mode: cpio.S_IFREG | 0o644}))
 		order.WriteString(p + "\n")
 	}
-	recs = append(recs, cpio.StaticRecord([]byte(order.String()), cpio.Info{Name: cpio.Normalize(ModuleOrderPath), Mode: cpio.S_IFREG | 0o644}))
+	recs = append(recs, cpio.StaticRecord([]byte(order.String()), cpio.Info{Name: cpio.Normalize(proto.ModuleOrderPath), Mode: cpio.S_IFREG | 0o644}))
 	return recs, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"vcbench/agent/proto"
 )
 
 func TestParseModinfoDepends(t *testing.T) {
@@ -141,12 +143,12 @@ func TestInitramfsRecords(t *testing.T) {
 	if !ok || con.Mode&cpio.S_IFMT != cpio.S_IFCHR || con.Rmajor != 5 || con.Rminor != 1 {
 		t.Errorf("dev/console: %v", con)
 	}
-	for _, n := range []string{"init", "bin/vcbench-agent", "lib/modules/virtio.ko", "lib/modules/virtio_net.ko", "lib/modules/vcbench.order"} {
+	for _, n := range []string{"init", "bin/vcbench-agent", "lib/modules/virtio.ko", "lib/modules/virtio_net.ko", strings.TrimPrefix(proto.ModuleOrderPath, "/")} {
 		if _, ok := byName[n]; !ok {
 			t.Errorf("%s missing from the initramfs", n)
 		}
 	}
-	order := byName["lib/modules/vcbench.order"]
+	order := byName[strings.TrimPrefix(proto.ModuleOrderPath, "/")]
 	b := make([]byte, order.FileSize)
 	order.ReadAt(b, 0)
 	if string(b) != "/lib/modules/virtio.ko\n/lib/modules/virtio_net.ko\n" {

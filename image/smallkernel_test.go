@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"vcbench/agent/proto"
 )
 
 // TestSmallKernelConfigMustHaves checks the fragment asks for everything
@@ -122,7 +124,7 @@ func TestInstallSmallGuest(t *testing.T) {
 		t.Error("no manifest: GuestWithoutACPI must be false (the cloud kernel's default)")
 	}
 	recs := readCPIO(t, p.Initramfs())
-	if order, ok := recs[strings.TrimPrefix(ModuleOrderPath, "/")]; !ok || order != "" {
+	if order, ok := recs[strings.TrimPrefix(proto.ModuleOrderPath, "/")]; !ok || order != "" {
 		t.Errorf("module order file: present=%v content=%q", ok, order)
 	}
 	if built, err := InstallSmallGuest(p, k, agent, ""); err != nil || built {

@@ -8,6 +8,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/workload"
 )
 
@@ -38,7 +39,7 @@ vcbench_workload_runs_total{outcome="ok",workload="cpu"} 1
 # TYPE vcbench_workload_duration_seconds gauge
 vcbench_workload_duration_seconds{workload="cpu"} 0.25
 `,
-			names: []string{"vcbench_workload_value", "vcbench_workload_runs_total", "vcbench_workload_duration_seconds"},
+			names: []string{proto.MetricWorkloadValue, proto.MetricWorkloadRuns, proto.MetricWorkloadDuration},
 		},
 		{
 			name: "two runs keep the last figure and count both",
@@ -57,7 +58,7 @@ vcbench_workload_value{metric="rand_read_p99",unit="seconds",workload="disk"} 0.
 vcbench_workload_runs_total{outcome="ok",workload="disk"} 1
 vcbench_workload_runs_total{outcome="ok",workload="syscall"} 2
 `,
-			names: []string{"vcbench_workload_value", "vcbench_workload_runs_total"},
+			names: []string{proto.MetricWorkloadValue, proto.MetricWorkloadRuns},
 		},
 	}
 	for _, c := range cases {
@@ -91,9 +92,9 @@ func TestAgentGuestMetrics(t *testing.T) {
 		labels []string
 		min    int // series
 	}{
-		{GuestMemTotalMetric, dto.MetricType_GAUGE, nil, 1},
-		{GuestMemAvailableMetric, dto.MetricType_GAUGE, nil, 1},
-		{"vcbench_guest_cpu_seconds_total", dto.MetricType_COUNTER, []string{"mode"}, 8},
+		{proto.MetricGuestMemTotal, dto.MetricType_GAUGE, nil, 1},
+		{proto.MetricGuestMemAvailable, dto.MetricType_GAUGE, nil, 1},
+		{proto.MetricGuestCPU, dto.MetricType_COUNTER, []string{"mode"}, 8},
 		{"go_goroutines", dto.MetricType_GAUGE, nil, 1},
 		{"process_resident_memory_bytes", dto.MetricType_GAUGE, nil, 1},
 	}

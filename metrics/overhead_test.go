@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/workload"
 )
 
@@ -156,7 +156,7 @@ func startAgent(t *testing.T) (addr string, pid int) {
 			t.Fatalf("build agent: %v\n%s", err, out)
 		}
 	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-scratch", t.TempDir())
+	cmd := exec.Command(bin, proto.ServeArgs("127.0.0.1:0", t.TempDir())...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -173,7 +173,7 @@ func startAgent(t *testing.T) (addr string, pid int) {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), agent.ReadyMarker); ok {
+			if v, ok := proto.ParseReady(sc.Text()); ok {
 				addrCh <- v
 			}
 		}
@@ -190,7 +190,7 @@ func startAgent(t *testing.T) (addr string, pid int) {
 func runCPU(t *testing.T, addr string, iterations int) *workload.Result {
 	t.Helper()
 	body, _ := json.Marshal(workload.Params{Kind: workload.CPU, Iterations: iterations})
-	resp, err := http.Post("http://"+addr+"/run", "application/json", bytes.NewReader(body))
+	resp, err := http.Post("http://"+addr+proto.PathRun, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

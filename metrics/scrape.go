@@ -18,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"vcbench/agent/proto"
 )
 
 // Default bounds of a scrape of an agent's /metrics. The agent's exposition
@@ -33,17 +35,11 @@ const (
 // each workload's name.
 const GuestWorkload = "guest"
 
-// The agent's metrics that the runner turns into samples.
-const (
-	GuestMemTotalMetric     = "vcbench_guest_memory_total_bytes"
-	GuestMemAvailableMetric = "vcbench_guest_memory_available_bytes"
-)
-
 // scrapeClient keeps no idle connections: instances come and go, and a
 // connection to a stopped agent must not linger.
 var scrapeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}}
 
-// Scrape GETs http://addr/metrics (addr is host:port, or a full http URL)
+// Scrape GETs http://addr/metrics (proto.PathMetrics) (addr is host:port, or a full http URL)
 // within timeout, reads at most maxBytes of the body and parses it as the
 // Prometheus text format with UTF-8 name validation. It returns the raw body
 // whenever one was read, even when parsing fails, so that the caller can keep
@@ -59,7 +55,7 @@ func Scrape(ctx context.Context, addr string, maxBytes int64, timeout time.Durat
 	}
 	url := addr
 	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
-		url = "http://" + addr + "/metrics"
+		url = "http://" + addr + proto.PathMetrics
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -157,12 +153,13 @@ type Figure struct {
 	Value  float64 // in Unit
 }
 
-// guestFigures maps the agent's metrics to sample metric names.
+// guestFigures maps the agent's metrics that the runner turns into samples
+// to sample metric names.
 var guestFigures = []struct {
 	family, metric, better string
 }{
-	{GuestMemTotalMetric, "guest_mem_total", "higher"},
-	{GuestMemAvailableMetric, "guest_mem_available", "higher"},
+	{proto.MetricGuestMemTotal, "guest_mem_total", "higher"},
+	{proto.MetricGuestMemAvailable, "guest_mem_available", "higher"},
 }
 
 // GuestFigures turns the families of an agent scrape into the figures the
@@ -179,7 +176,7 @@ func GuestFigures(families map[string]*dto.MetricFamily) ([]Figure, error) {
 		out = append(out, Figure{Metric: g.metric, Unit: "bytes", Better: g.better, Value: v})
 	}
 	if out[1].Value > out[0].Value {
-		return nil, fmt.Errorf("metric %s (%v) exceeds %s (%v)", GuestMemAvailableMetric, out[1].Value, GuestMemTotalMetric, out[0].Value)
+		return nil, fmt.Errorf("metric %s (%v) exceeds %s (%v)", proto.MetricGuestMemAvailable, out[1].Value, proto.MetricGuestMemTotal, out[0].Value)
 	}
 	return out, nil
 }

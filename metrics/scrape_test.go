@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vcbench/agent/proto"
 )
 
 // serveFile serves body at /metrics with the agent's content type.
 func serveFile(t *testing.T, body []byte, contentType string, delay time.Duration) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
+		if r.URL.Path != proto.PathMetrics {
 			http.NotFound(w, r)
 			return
 		}
@@ -47,13 +49,13 @@ func TestScrapeRecorded(t *testing.T) {
 		{file: "agent-after-cpu-disk.prom", total: 2.5276502016e+10, avail: 2.461927424e+10},
 		{file: "agent-idle.prom", total: -1, avail: -1}, // values checked for plausibility only
 		{file: "truncated-mid-line.prom", wantErr: "truncated: the last line (line 136) has no newline"},
-		{file: "truncated-at-line.prom", wantErr: "metric vcbench_guest_memory_total_bytes missing"},
-		{file: "wrong-type.prom", wantErr: "metric vcbench_guest_memory_total_bytes has type counter, want gauge"},
-		{file: "duplicate-series.prom", wantErr: "metric vcbench_guest_memory_available_bytes: series {} appears twice"},
-		{file: "duplicate-type.prom", wantErr: `second TYPE line for metric name "vcbench_guest_memory_total_bytes"`},
+		{file: "truncated-at-line.prom", wantErr: "metric " + proto.MetricGuestMemTotal + " missing"},
+		{file: "wrong-type.prom", wantErr: "metric " + proto.MetricGuestMemTotal + " has type counter, want gauge"},
+		{file: "duplicate-series.prom", wantErr: "metric " + proto.MetricGuestMemAvailable + ": series {} appears twice"},
+		{file: "duplicate-type.prom", wantErr: `second TYPE line for metric name "` + proto.MetricGuestMemTotal + `"`},
 		{file: "non-utf8.prom", wantErr: "not valid UTF-8 at line"},
-		{file: "labelled.prom", wantErr: `metric vcbench_guest_memory_total_bytes has labels {node="a"}, want none`},
-		{file: "nan-value.prom", wantErr: "metric vcbench_guest_memory_available_bytes has value NaN"},
+		{file: "labelled.prom", wantErr: "metric " + proto.MetricGuestMemTotal + ` has labels {node="a"}, want none`},
+		{file: "nan-value.prom", wantErr: "metric " + proto.MetricGuestMemAvailable + " has value NaN"},
 		{file: "garbage-value.prom", wantErr: "parse exposition"},
 	}
 	for _, c := range cases {
@@ -131,8 +133,8 @@ func TestScrapeBounds(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, ok := fams[GuestMemTotalMetric]; !ok {
-					t.Errorf("families lack %s", GuestMemTotalMetric)
+				if _, ok := fams[proto.MetricGuestMemTotal]; !ok {
+					t.Errorf("families lack %s", proto.MetricGuestMemTotal)
 				}
 				return
 			}

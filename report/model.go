@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/bench"
 )
 
@@ -102,7 +102,7 @@ type InstanceView struct {
 	Label    string
 	Runtime  string
 	Instance string
-	Info     agent.Info
+	Info     proto.Info
 }
 
 // Build computes the report model of one or more runs.

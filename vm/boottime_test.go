@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/scenarios"
 )
@@ -142,7 +142,7 @@ func bootByHand(script, addr string) (time.Duration, error) {
 		sc := bufio.NewScanner(out)
 		seen := false
 		for sc.Scan() {
-			if !seen && strings.Contains(sc.Text(), agent.ReadyMarker) {
+			if !seen && strings.Contains(sc.Text(), proto.ReadyMarker) {
 				seen = true
 				close(listening)
 			}

@@ -2,12 +2,19 @@ package vm
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+
+	"vcbench/agent/proto"
 )
 
 // GuestPort is where the agent listens inside the guest.
 const GuestPort = 8080
+
+// guestDisk is the scratch disk's device inside the guest: the first (and
+// only) virtio-blk disk.
+const guestDisk = "/dev/vda"
 
 // Launch is everything one QEMU command line is made of. Each piece of the
 // command line is a small function of it (the way u-root's pkg/qemu devices
@@ -179,7 +186,7 @@ var (
 )
 
 // KernelCmdline composes the guest kernel's command line: console, failure
-// handling, fast-boot tuning, and the agent's vcbench.* keys (listen
+// handling, fast-boot tuning, and the agent's proto.KernelParams (listen
 // address, eth0 address and gateway, scratch disk).
 func KernelCmdline(l Launch, tscKHz uint64) string {
 	p := append([]string{}, consoleParams...)
@@ -192,16 +199,15 @@ func KernelCmdline(l Launch, tscKHz uint64) string {
 	if l.Config.Machine == MachineMicrovm {
 		p = append(p, "pci=off")
 	}
-	p = append(p, fmt.Sprintf("vcbench.listen=0.0.0.0:%d", GuestPort))
-	if l.Net.GuestIP != "" {
-		p = append(p, "vcbench.ip="+l.Net.GuestIP)
-	}
-	if l.Net.Gateway != "" {
-		p = append(p, "vcbench.gw="+l.Net.Gateway)
+	kp := proto.KernelParams{
+		Listen:  net.JoinHostPort("0.0.0.0", strconv.Itoa(GuestPort)),
+		IP:      l.Net.GuestIP,
+		Gateway: l.Net.Gateway,
 	}
 	if l.Disk.Path != "" {
-		p = append(p, "vcbench.disk=/dev/vda")
+		kp.Disk = guestDisk
 	}
+	p = append(p, kp.Words()...)
 	return strings.Join(p, " ")
 }
 

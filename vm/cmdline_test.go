@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"vcbench/agent/proto"
 	"vcbench/scenarios"
 )
 
@@ -72,9 +73,9 @@ func TestKernelCmdline(t *testing.T) {
 	}{
 		{"microvm-user-tcg", Launch{Config: Config{Machine: MachineMicrovm}, Accel: AccelTCG,
 			Net: NetSetup{GuestIP: "10.0.2.15/24", Gateway: "10.0.2.2"}, Disk: DiskSetup{Path: "/d"}}, 2596000,
-			base + " tsc_early_khz=2596000 pci=off vcbench.listen=0.0.0.0:8080 vcbench.ip=10.0.2.15/24 vcbench.gw=10.0.2.2 vcbench.disk=/dev/vda"},
+			base + " tsc_early_khz=2596000 pci=off " + strings.Join(proto.KernelParams{Listen: "0.0.0.0:8080", IP: "10.0.2.15/24", Gateway: "10.0.2.2", Disk: "/dev/vda"}.Words(), " ")},
 		{"q35-kvm-no-net", Launch{Config: Config{Machine: MachineQ35}, Accel: AccelKVM}, 2596000,
-			base + " vcbench.listen=0.0.0.0:8080"},
+			base + " " + proto.KernelParam(proto.ParamListen, "0.0.0.0:8080")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := KernelCmdline(tc.l, tc.tsc); got != tc.want {

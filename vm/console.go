@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 )
 
 // Console events the backend looks for on the serial console.
@@ -17,8 +17,8 @@ type consoleEvent int
 const (
 	evNone        consoleEvent = iota
 	evKernelStart              // first kernel message (earlyprintk)
-	evAgentStart               // agent.StartMarker
-	evListening                // agent.ReadyMarker
+	evAgentStart               // proto.StartMarker
+	evListening                // proto.ReadyMarker
 	evPanic                    // "Kernel panic"
 	evGuestError               // the agent's init failed (guest setup, server start)
 )
@@ -28,13 +28,13 @@ const (
 func classify(line string) consoleEvent {
 	line = strings.TrimRight(line, "\r")
 	switch {
-	case strings.Contains(line, agent.StartMarker):
+	case strings.Contains(line, proto.StartMarker):
 		return evAgentStart
-	case strings.Contains(line, agent.ReadyMarker):
+	case strings.Contains(line, proto.ReadyMarker):
 		return evListening
 	case strings.Contains(line, "Kernel panic"):
 		return evPanic
-	case strings.Contains(line, "vcbench-agent: init: guest setup:"), strings.Contains(line, "vcbench-agent: init: start server:"):
+	case proto.IsInitFailure(line):
 		return evGuestError
 	case strings.HasPrefix(strings.TrimSpace(line), "[") && isPrintkTime(line), strings.HasPrefix(line, "Linux version "):
 		return evKernelStart
@@ -57,14 +57,7 @@ func isPrintkTime(line string) bool {
 }
 
 // guestUptime parses the agent's start marker's uptime (the guest clock).
-func guestUptime(line string) (float64, bool) {
-	i := strings.Index(line, agent.StartMarker)
-	if i < 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(line[i+len(agent.StartMarker):]), 64)
-	return v, err == nil
-}
+func guestUptime(line string) (float64, bool) { return proto.ParseStart(line) }
 
 // console follows QEMU's stdout (the serial console) and stderr, copies
 // them to the log and stamps the boot milestones on the host clock.

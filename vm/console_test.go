@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vcbench/agent/proto"
 )
 
 func TestClassify(t *testing.T) {
@@ -15,11 +17,12 @@ func TestClassify(t *testing.T) {
 		{"[    0.000000] Linux version 6.1.0-56-cloud-amd64 (debian-kernel@lists.debian.org)\r", evKernelStart},
 		{"[   12.345678] anything", evKernelStart},
 		{"Linux version 6.1.0 (no timestamps)", evKernelStart},
-		{"vcbench-agent: start uptime=0.912345\r", evAgentStart},
-		{"vcbench-agent: listening on [::]:8080", evListening},
+		{proto.StartLine(0.912345) + "\r", evAgentStart},
+		{proto.ReadyLine("[::]:8080"), evListening},
 		{"[    1.234] Kernel panic - not syncing: No working init found.", evPanic},
-		{"vcbench-agent: init: guest setup: no eth0 after 5s", evGuestError},
-		{"vcbench-agent: init: mount devtmpfs on /dev: busy", evNone},
+		{proto.InitGuestSetupFailed + " no eth0 after 5s", evGuestError},
+		{proto.InitStartServerFailed + " fork/exec /init: no such file", evGuestError},
+		{proto.InitPrefix + "mount devtmpfs on /dev: busy", evNone},
 		{"Probing EDD (edd=off to disable)... ok", evNone},
 		{"[ not a time] x", evNone},
 		{"", evNone},
@@ -31,7 +34,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestGuestUptime(t *testing.T) {
-	if up, ok := guestUptime("vcbench-agent: start uptime=0.912345\r"); !ok || up != 0.912345 {
+	if up, ok := guestUptime(proto.StartLine(0.912345) + "\r"); !ok || up != 0.912345 {
 		t.Errorf("got %v %v", up, ok)
 	}
 	if _, ok := guestUptime("[ 1.0] foo"); ok {
@@ -58,8 +61,8 @@ func TestConsoleFollow(t *testing.T) {
 		"noise before the kernel\r\n",
 		"[    0.000000] Linux version 6.1.0\r\n",
 		"[    0.100000] more\r\n",
-		"vcbench-agent: start uptime=0.950000\r\n",
-		"vcbench-agent: listening on [::]:8080\r\n",
+		proto.StartLine(0.95) + "\r\n",
+		proto.ReadyLine("[::]:8080") + "\r\n",
 		"[    2.0] Kernel panic - not syncing: Attempted to kill init!\r\n",
 	}}
 	c := newConsole(time.Now())

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/internal/testenv"
@@ -95,7 +96,7 @@ func TestSmallKernelBoot(t *testing.T) {
 			if !strings.Contains(info.KernelRelease, image.SmallKernelFlavorName) {
 				t.Errorf("guest kernel release %q: want the small kernel", info.KernelRelease)
 			}
-			resp, err := client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(`{"kind":"disk","size_mib":4,"ops":20}`))
+			resp, err := client.Post("http://"+inst.Addr()+proto.PathRun, "application/json", bytes.NewBufferString(`{"kind":"disk","size_mib":4,"ops":20}`))
 			if err != nil {
 				t.Fatal(err)
 			}

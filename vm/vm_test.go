@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/internal/testenv"
 	"vcbench/scenarios"
@@ -26,7 +27,7 @@ var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 // waitHealthz polls /healthz every 2 ms like the runner does.
 func waitHealthz(ctx context.Context, addr string) error {
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+proto.PathHealthz, nil)
 		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 		resp, err := c.Do(req)
 		if err == nil {
@@ -126,7 +127,7 @@ func TestBoot(t *testing.T) {
 			}
 
 			for _, w := range []string{`{"kind":"cpu","iterations":2000}`, `{"kind":"disk","size_mib":4,"ops":20}`} {
-				resp, err := client.Post("http://"+inst.Addr()+"/run", "application/json", bytes.NewBufferString(w))
+				resp, err := client.Post("http://"+inst.Addr()+proto.PathRun, "application/json", bytes.NewBufferString(w))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"vcbench/agent/proto"
 )
 
 // Network workload defaults.
@@ -21,7 +23,7 @@ const (
 // POST /net/sink swallows a body, GET /net/source?bytes=N sends N bytes,
 // GET /net/ping answers a few bytes.
 func RegisterNetworkHandlers(mux *http.ServeMux) {
-	mux.HandleFunc("POST /net/sink", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+proto.PathNetSink, func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, io.LimitReader(r.Body, maxStreamBytes))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -29,16 +31,16 @@ func RegisterNetworkHandlers(mux *http.ServeMux) {
 		}
 		fmt.Fprintf(w, "%d\n", n)
 	})
-	mux.HandleFunc("GET /net/source", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+	mux.HandleFunc("GET "+proto.PathNetSource, func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.URL.Query().Get(proto.NetSourceBytes), 10, 64)
 		if err != nil || n < 0 || n > maxStreamBytes {
-			http.Error(w, "bytes: want 0.."+strconv.Itoa(maxStreamBytes), http.StatusBadRequest)
+			http.Error(w, proto.NetSourceBytes+": want 0.."+strconv.Itoa(maxStreamBytes), http.StatusBadRequest)
 			return
 		}
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		io.CopyN(w, zeros{}, n)
 	})
-	mux.HandleFunc("GET /net/ping", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+proto.PathNetPing, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "pong")
 	})
 }
@@ -69,7 +71,7 @@ func RunNetwork(ctx context.Context, addr string, p Params) (*Result, error) {
 	start := time.Now()
 
 	t := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/net/sink", io.LimitReader(zeros{}, size))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+proto.PathNetSink, io.LimitReader(zeros{}, size))
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +82,7 @@ func RunNetwork(ctx context.Context, addr string, p Params) (*Result, error) {
 	up := time.Since(t)
 
 	t = time.Now()
-	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/net/source?bytes=%d", base, size), nil)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s?%s=%d", base, proto.PathNetSource, proto.NetSourceBytes, size), nil)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("stream from agent: %w", err)
@@ -95,7 +97,7 @@ func RunNetwork(ctx context.Context, addr string, p Params) (*Result, error) {
 	lat := make([]time.Duration, ops)
 	rrStart := time.Now()
 	for i := range lat {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/net/ping", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+proto.PathNetPing, nil)
 		t := time.Now()
 		if err := drain(client.Do(req)); err != nil {
 			return nil, fmt.Errorf("ping %d: %w", i, err)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"vcbench/agent"
+	"vcbench/agent/proto"
 )
 
 func main() {
@@ -21,29 +22,29 @@ func main() {
 	// network before serving.
 	agent.GuestSetup = agent.SetupGuest
 	if agent.IsInit() {
-		fmt.Printf("%s%.6f\n", agent.StartMarker, agent.Uptime())
+		fmt.Println(proto.StartLine(agent.Uptime()))
 		agent.RunInit(os.Args)
 	}
 	if os.Getenv(agent.ChildEnv) == "" {
-		fmt.Printf("%s%.6f\n", agent.StartMarker, agent.Uptime())
+		fmt.Println(proto.StartLine(agent.Uptime()))
 	}
-	listen := flag.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free port)")
-	scratch := flag.String("scratch", os.TempDir(), "directory for the disk workload's scratch file")
-	disk := flag.String("disk", "", "block device for the disk workload instead of a file in -scratch")
+	listen := flag.String(proto.FlagListen, "127.0.0.1:0", "address to serve on (port 0 picks a free port)")
+	scratch := flag.String(proto.FlagScratch, os.TempDir(), "directory for the disk workload's scratch file")
+	disk := flag.String(proto.FlagDisk, "", "block device for the disk workload instead of a file in -"+proto.FlagScratch)
 	flag.Parse()
 	// In a VM, the kernel command line carries the settings.
 	kp := agent.KernelParams()
-	if v, ok := kp["listen"]; ok {
-		*listen = v
+	if kp.Listen != "" {
+		*listen = kp.Listen
 	}
-	if v, ok := kp["disk"]; ok {
-		*disk = v
+	if kp.Disk != "" {
+		*disk = kp.Disk
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := agent.Config{Listen: *listen, ScratchDir: *scratch, DiskPath: *disk}
 	if err := agent.Serve(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "vcbench-agent:", err)
+		fmt.Fprintf(os.Stderr, "%s%v\n", proto.LogPrefix, err)
 		os.Exit(1)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 )
 
 // Binaries returns the paths of vcbench and vcbench-agent. With
@@ -42,20 +42,20 @@ func Binaries(t testing.TB) (vcbench, agent string) {
 
 // Info asks the agent at addr (host:port) what it sees, failing the test
 // on any error.
-func Info(t testing.TB, addr string) agent.Info {
+func Info(t testing.TB, addr string) proto.Info {
 	t.Helper()
 	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Get("http://" + addr + "/info")
+	resp, err := c.Get("http://" + addr + proto.PathInfo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /info at %s: %s", addr, resp.Status)
+		t.Fatalf("GET %s at %s: %s", proto.PathInfo, addr, resp.Status)
 	}
-	var in agent.Info
+	var in proto.Info
 	if err := json.NewDecoder(resp.Body).Decode(&in); err != nil {
-		t.Fatalf("decode /info at %s: %v", addr, err)
+		t.Fatalf("decode %s at %s: %v", proto.PathInfo, addr, err)
 	}
 	return in
 }

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/bench"
 )
 
@@ -176,9 +176,9 @@ func write(dir, id string, seed uint64, b bool) error {
 	return nil
 }
 
-func infoFor(rt string, i int, t time.Time) agent.Info {
-	lo := agent.Interface{Name: "lo", MTU: 65536, Up: true, Addrs: []string{"127.0.0.1/8", "::1/128"}}
-	in := agent.Info{
+func infoFor(rt string, i int, t time.Time) proto.Info {
+	lo := proto.Interface{Name: "lo", MTU: 65536, Up: true, Addrs: []string{"127.0.0.1/8", "::1/128"}}
+	in := proto.Info{
 		KernelRelease: "6.1.0-18-cloud-amd64", KernelVersion: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)",
 		CPUsOnline: 2, CPUsUsable: 2, CPUModel: "Intel(R) Xeon(R) CPU @ 2.20GHz", GoVersion: "go1.26.0",
 		Time: t.Add(time.Duration(i+1) * time.Second), CapEff: "000001ffffffffff",
@@ -188,15 +188,15 @@ func infoFor(rt string, i int, t time.Time) agent.Info {
 		in.Hostname, in.PID, in.VisiblePIDs = "bench-01", 31337, 143
 		in.MemTotalBytes, in.MemAvailBytes = 25217093632, 22109876224
 		in.UptimeSeconds = 864213.4
-		in.Interfaces = []agent.Interface{lo, {Name: "ens4", MTU: 1460, Up: true, Addrs: []string{"10.128.0.7/32"}}, {Name: "vcb0", MTU: 1500, Up: true, Addrs: []string{"10.201.0.1/24"}}}
-		in.Cgroup = agent.CgroupView{Path: "/user.slice/user-0.slice/session-1.scope"}
+		in.Interfaces = []proto.Interface{lo, {Name: "ens4", MTU: 1460, Up: true, Addrs: []string{"10.128.0.7/32"}}, {Name: "vcb0", MTU: 1500, Up: true, Addrs: []string{"10.201.0.1/24"}}}
+		in.Cgroup = proto.CgroupView{Path: "/user.slice/user-0.slice/session-1.scope"}
 		in.RootFSType = "ext4"
 	case "container", "oci-crun":
 		in.Hostname, in.PID, in.VisiblePIDs = fmt.Sprintf("%s-%d", rt, i), 1, 1
 		in.MemTotalBytes, in.MemAvailBytes = 25217093632, 22091231232
 		in.UptimeSeconds = 864213.9 + float64(i)
-		in.Interfaces = []agent.Interface{lo, {Name: "eth0", MTU: 1500, Up: true, Addrs: []string{fmt.Sprintf("10.201.0.%d/24", 10+i)}}}
-		in.Cgroup = agent.CgroupView{Path: "/", MemoryLimit: "536870912", CPULimit: "200000 100000", PidsLimit: "1024"}
+		in.Interfaces = []proto.Interface{lo, {Name: "eth0", MTU: 1500, Up: true, Addrs: []string{fmt.Sprintf("10.201.0.%d/24", 10+i)}}}
+		in.Cgroup = proto.CgroupView{Path: "/", MemoryLimit: "536870912", CPULimit: "200000 100000", PidsLimit: "1024"}
 		in.RootFSType, in.RootReadOnly = "overlay", rt == "oci-crun"
 		in.CapEff, in.NoNewPrivs = "00000000a80425fb", true
 	case "vm":
@@ -207,8 +207,8 @@ func infoFor(rt string, i int, t time.Time) agent.Info {
 		in.Hostname, in.PID, in.VisiblePIDs = "vcbench-vm-0", 1, 58
 		in.MemTotalBytes, in.MemAvailBytes = 232275968, 198701056
 		in.UptimeSeconds = 2.61
-		in.Interfaces = []agent.Interface{lo, {Name: "eth0", MTU: 1500, Up: true, Addrs: []string{"10.0.2.15/24"}}}
-		in.Cgroup = agent.CgroupView{Path: "/"}
+		in.Interfaces = []proto.Interface{lo, {Name: "eth0", MTU: 1500, Up: true, Addrs: []string{"10.0.2.15/24"}}}
+		in.Cgroup = proto.CgroupView{Path: "/"}
 		in.RootFSType = "rootfs"
 	}
 	return in
