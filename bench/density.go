@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"vcbench/internal/procfs"
+	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/workload"
 )
@@ -32,7 +28,7 @@ type DensityInfo struct {
 // k = the step it belongs to; per instance and step its host memory
 // figures (host_pss, cgroup_usage, ...) with labels k and instance; per
 // step (trial = k) "instance_memory_mean", "host_used" (growth of the
-// host's used memory since the sweep began, see hostUsed) and "host_cpu_busy" (fraction of all host CPUs busy
+// host's used memory since the sweep began, see metrics.HostUsed) and "host_cpu_busy" (fraction of all host CPUs busy
 // during the step); with a steady workload, "<workload>_<metric>" per
 // instance.
 const densityWorkload = "density"
@@ -74,8 +70,8 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Density = &info })
 	}()
 
-	info.PageCacheDropped = dropPageCache()
-	base, err := hostUsed()
+	info.PageCacheDropped = metrics.DropPageCache()
+	base, err := metrics.HostUsed()
 	if err != nil {
 		return err
 	}
@@ -100,7 +96,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		if r.Progress != nil {
 			r.Progress.Step(fmt.Sprintf("%s density k=%d", name, k))
 		}
-		cpu0, _ := procfs.CPUTimes()
+		cpu0, _ := metrics.HostCPUTimes()
 		var batchSamples []Sample
 		var stopReason string
 		for len(insts) < k && stopReason == "" {
@@ -158,15 +154,15 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		info.MemoryMetric = metric
 		batchSamples = append(batchSamples, memSamples...)
 		batchSamples = append(batchSamples, mk("instance_memory_mean", workload.UnitBytes, "lower", k, mean, map[string]string{"k": kl, "source": metric}))
-		dropPageCache()
-		now, err := hostUsed()
+		metrics.DropPageCache()
+		now, err := metrics.HostUsed()
 		if err != nil {
 			return err
 		}
 		used := float64(now) - float64(base)
 		batchSamples = append(batchSamples, mk("host_used", workload.UnitBytes, "lower", k, used, map[string]string{"k": kl}))
-		if cpu1, err := procfs.CPUTimes(); err == nil && cpu0 != nil {
-			batchSamples = append(batchSamples, mk("host_cpu_busy", "ratio", "lower", k, busyFraction(cpu0, cpu1), map[string]string{"k": kl}))
+		if cpu1, err := metrics.HostCPUTimes(); err == nil && cpu0 != nil {
+			batchSamples = append(batchSamples, mk("host_cpu_busy", "ratio", "lower", k, metrics.BusyFraction(cpu0, cpu1), map[string]string{"k": kl}))
 		}
 		if err := r.appendAndObserve(batchSamples); err != nil {
 			return err
@@ -182,7 +178,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		}
 	}
 	if d.KSM {
-		if rc.Kind == scenarios.VM {
+		if m, ok := rt.(Merger); ok && m.MergeableMemory() {
 			info.KSM = r.densityKSM(ctx, insts, mk)
 		} else {
 			// KSM scans only memory its owner marked mergeable; QEMU marks
@@ -277,41 +273,16 @@ func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind wor
 // sharing stopped changing, and records memory again with label ksm=on. It
 // restores KSM's previous settings.
 func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(string, string, string, int, float64, map[string]string) Sample) string {
-	const ksm = "/sys/kernel/mm/ksm/"
-	read := func(f string) int {
-		b, _ := os.ReadFile(ksm + f)
-		v, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return v
+	ksm, err := metrics.KSM{}.Start()
+	if err != nil {
+		return err.Error()
 	}
-	settings := map[string]string{"run": "1", "pages_to_scan": "10000", "sleep_millisecs": "20"}
-	for f, v := range settings {
-		old, err := os.ReadFile(ksm + f)
-		if err != nil {
-			return "not available on this host (" + err.Error() + ")"
+	defer func() {
+		if err := ksm.Restore(); err != nil {
+			r.logf("density: %v", err)
 		}
-		if err := os.WriteFile(ksm+f, []byte(v), 0); err != nil {
-			return fmt.Sprintf("could not set %s: %v", f, err)
-		}
-		defer os.WriteFile(ksm+f, old, 0)
-	}
-	scans0 := read("full_scans")
-	last, stable := -1, 0
-	settled := false
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(500 * time.Millisecond)
-		v := read("pages_sharing")
-		if v == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = v
-		if read("full_scans")-scans0 >= 2 && stable >= 2 {
-			settled = true
-			break
-		}
-	}
+	}()
+	settled, last := ksm.Settle(ctx)
 	k := strconv.Itoa(len(insts))
 	samples, mean, metric := densityMemory(insts, k, mk)
 	for i := range samples {
@@ -319,67 +290,9 @@ func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(strin
 	}
 	samples = append(samples, mk("instance_memory_mean", workload.UnitBytes, "lower", len(insts), mean, map[string]string{"k": k, "source": metric, "ksm": "on"}))
 	r.appendAndObserve(samples)
-	scans := read("full_scans") - scans0
+	scans := ksm.FullScans()
 	if !settled {
-		return fmt.Sprintf("enabled at %d instances; not settled within 90 s (%d full scans, pages_sharing=%d)", len(insts), scans, last)
+		return fmt.Sprintf("enabled at %d instances; not settled within %.0f s (%d full scans, pages_sharing=%d)", len(insts), metrics.KSMSettleTimeout.Seconds(), scans, last)
 	}
 	return fmt.Sprintf("enabled at %d instances; settled after %d full scans at pages_sharing=%d (%.1f MiB shared)", len(insts), scans, last, float64(last)*4096/(1<<20))
 }
-
-// dropPageCache asks the kernel to drop clean caches (root only) so that
-// readings reflect instances, not file I/O.
-func dropPageCache() bool {
-	if os.Geteuid() != 0 {
-		return false
-	}
-	syncFS()
-	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0) == nil
-}
-
-// hostUsedCounters are the kernel's global counters of memory that no
-// cache drop gives back: anonymous and shmem pages, page tables, kernel
-// stacks, unreclaimable slab and per-CPU allocations.
-var hostUsedCounters = []string{"AnonPages", "Shmem", "PageTables", "SecPageTables", "KernelStack", "SUnreclaim", "Percpu"}
-
-// hostUsed sums hostUsedCounters. It is measured apart from the
-// per-instance figures (global counters, not per-process PSS or cgroup
-// charges) and includes the kernel memory those miss. MemFree and
-// MemAvailable are not used: on recent kernels freed pages linger in
-// per-CPU lists that MemFree does not count (one TCG VM here took 162 MiB
-// of AnonPages while MemFree fell by 72 MiB), and MemAvailable adds a
-// guess about reclaimable page cache.
-func hostUsed() (uint64, error) {
-	m, err := procfs.Meminfo()
-	if err != nil {
-		return 0, err
-	}
-	var sum uint64
-	for _, k := range hostUsedCounters {
-		v, ok := m[k]
-		if !ok && (k == "SecPageTables" || k == "Percpu") {
-			continue // newer counters; older kernels lack them
-		}
-		if !ok {
-			return 0, fmt.Errorf("/proc/meminfo has no %s", k)
-		}
-		sum += v
-	}
-	return sum, nil
-}
-
-func busyFraction(a, b []float64) float64 {
-	var total, idle float64
-	for i := range a {
-		d := b[i] - a[i]
-		total += d
-		if i == 3 || i == 4 { // idle, iowait
-			idle += d
-		}
-	}
-	if total <= 0 {
-		return 0
-	}
-	return 1 - idle/total
-}
-
-func syncFS() { unix.Sync() }

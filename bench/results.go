@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"vcbench/state"
+	"vcbench/metrics"
 )
 
 // Run statuses as written in run.json.
@@ -227,7 +227,7 @@ func ReadRun(dir string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "samples.jsonl"), err)
 	}
-	if r.Info.Status == StatusRunning && !(state.Proc{Pid: r.Info.PID, StartTime: r.Info.PIDStart}).Alive() {
+	if r.Info.Status == StatusRunning && !metrics.ProcAlive(r.Info.PID, r.Info.PIDStart) {
 		r.Info.Status = StatusInterrupted
 		r.Info.Reason = "the vcbench process that wrote this run is gone (killed?)"
 	}

@@ -98,3 +98,12 @@ type Env struct {
 	StateDir  string // records of created resources for cleanup
 	SelfPath  string // the vcbench binary, for re-exec (container init)
 }
+
+// Merger is implemented by runtimes whose instances' memory the kernel's
+// same-page merging (KSM) can merge: KSM scans only memory its owner marked
+// mergeable, as QEMU marks guest RAM. A density sweep with ksm: true
+// measures KSM for the runtimes that answer true and records why not for
+// the others.
+type Merger interface {
+	MergeableMemory() bool
+}

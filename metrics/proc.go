@@ -88,3 +88,17 @@ func ProcCPUSeconds(pid int) (float64, error) {
 	}
 	return total / clockTicks, nil
 }
+
+// ProcAlive reports whether the process pid, started at startTime (field 22
+// of /proc/PID/stat, in clock ticks since boot), still runs and is not a
+// zombie. The start time tells it from a later process that reused the pid.
+func ProcAlive(pid int, startTime uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	f, err := procfs.StatFields(pid)
+	if err != nil || f[19] != strconv.FormatUint(startTime, 10) {
+		return false
+	}
+	return f[0] != "Z"
+}

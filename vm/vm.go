@@ -39,6 +39,7 @@ var (
 	_ bench.Runtime   = (*Runtime)(nil)
 	_ bench.Preparer  = (*Runtime)(nil)
 	_ bench.Describer = (*Runtime)(nil)
+	_ bench.Merger    = (*Runtime)(nil)
 	_ bench.Instance  = (*Instance)(nil)
 	_ bench.Phaser    = (*Instance)(nil)
 	_ bench.CPUTimer  = (*Instance)(nil)
@@ -67,6 +68,10 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 
 // Kind is vm.
 func (r *Runtime) Kind() scenarios.RuntimeKind { return scenarios.VM }
+
+// MergeableMemory is true: QEMU marks guest RAM mergeable, so KSM can share
+// identical pages between guests.
+func (r *Runtime) MergeableMemory() bool { return true }
 
 // Prepare resolves the accelerator once: kvm or tcg as configured, or for
 // auto a probe boot under KVM that falls back to TCG.

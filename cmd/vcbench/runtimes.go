@@ -9,13 +9,14 @@ import (
 	"vcbench/bench"
 	"vcbench/container"
 	"vcbench/image"
+	"vcbench/native"
 	"vcbench/scenarios"
 	"vcbench/vm"
 )
 
 // factories registers every runtime backend explicitly (no init() side effects).
 var factories = map[scenarios.RuntimeKind]bench.Factory{
-	scenarios.Native:    bench.NewNative,
+	scenarios.Native:    native.New,
 	scenarios.Container: container.New,
 	scenarios.OCICrun:   container.NewCrun,
 	scenarios.OCIRunc:   container.NewRunc,

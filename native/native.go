@@ -1,4 +1,6 @@
-package bench
+// Package native is the baseline backend: it runs the agent as a plain host
+// process, pinned to as many CPUs as the scenario gives the other runtimes.
+package native
 
 import (
 	"bufio"
@@ -19,39 +21,42 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vcbench/agent"
+	"vcbench/bench"
 	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/state"
 )
 
-// Native runs the agent as a plain host process: the baseline every other
+// Runtime runs the agent as a plain host process: the baseline every other
 // runtime is compared with. With vcpus set it pins the agent to that many
 // CPUs, so that "one thread per CPU" means the same thing everywhere.
-type Native struct {
+type Runtime struct {
 	cfg scenarios.RuntimeConfig
-	env Env
+	env bench.Env
 }
 
 var (
-	_ Runtime  = (*Native)(nil)
-	_ Instance = (*nativeInstance)(nil)
-	_ Phaser   = (*nativeInstance)(nil)
-	_ CPUTimer = (*nativeInstance)(nil)
+	_ bench.Runtime   = (*Runtime)(nil)
+	_ bench.Describer = (*Runtime)(nil)
+	_ bench.Instance  = (*instance)(nil)
+	_ bench.Phaser    = (*instance)(nil)
+	_ bench.CPUTimer  = (*instance)(nil)
 )
 
-// NewNative is the Factory of the native runtime.
-func NewNative(cfg scenarios.RuntimeConfig, env Env) (Runtime, error) {
+// New is the native runtime's bench.Factory: it checks that the agent
+// binary is there.
+func New(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	if _, err := os.Stat(env.AgentPath); err != nil {
 		return nil, fmt.Errorf("agent binary: %w (run `vcbench images build` or `make build`)", err)
 	}
-	return &Native{cfg: cfg, env: env}, nil
+	return &Runtime{cfg: cfg, env: env}, nil
 }
 
 // Kind is native.
-func (n *Native) Kind() scenarios.RuntimeKind { return scenarios.Native }
+func (n *Runtime) Kind() scenarios.RuntimeKind { return scenarios.Native }
 
 // Describe records the pinning.
-func (n *Native) Describe() map[string]string {
+func (n *Runtime) Describe() map[string]string {
 	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)"}
 }
 
@@ -73,19 +78,19 @@ func numHostCPUs() int {
 	return 1
 }
 
-type nativeInstance struct {
+type instance struct {
 	cmd      *exec.Cmd
 	addr     string
 	scratch  string
 	rec      *state.Record
-	phases   []Phase
+	phases   []bench.Phase
 	done     chan struct{}
 	stopOnce sync.Once
 	stopErr  error
 }
 
 // Start launches the agent and returns once it printed its address.
-func (n *Native) Start(ctx context.Context, spec InstanceSpec) (Instance, error) {
+func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Instance, error) {
 	launch := time.Now()
 	launchUp := agent.Uptime()
 	scratch, err := os.MkdirTemp(spec.ScratchDir, "native-"+spec.Name+"-")
@@ -117,8 +122,8 @@ func (n *Native) Start(ctx context.Context, spec InstanceSpec) (Instance, error)
 		rec.Teardown(0)
 		return nil, fmt.Errorf("start agent: %w", err)
 	}
-	inst := &nativeInstance{cmd: cmd, scratch: scratch, rec: rec, done: make(chan struct{})}
-	inst.phases = append(inst.phases, Phase{Name: "process_spawn", Since: time.Since(launch)})
+	inst := &instance{cmd: cmd, scratch: scratch, rec: rec, done: make(chan struct{})}
+	inst.phases = append(inst.phases, bench.Phase{Name: "process_spawn", Since: time.Since(launch)})
 	if p, err := state.ProcOf(cmd.Process.Pid); err == nil {
 		rec.Procs = append(rec.Procs, p)
 		rec.Save()
@@ -133,7 +138,7 @@ func (n *Native) Start(ctx context.Context, spec InstanceSpec) (Instance, error)
 			fmt.Fprintln(logf, line)
 			if v, ok := strings.CutPrefix(line, agent.StartMarker); ok {
 				if up, err := strconv.ParseFloat(v, 64); err == nil {
-					inst.phases = append(inst.phases, Phase{Name: "agent_start", Since: time.Duration((up - launchUp) * float64(time.Second))})
+					inst.phases = append(inst.phases, bench.Phase{Name: "agent_start", Since: time.Duration((up - launchUp) * float64(time.Second))})
 				}
 			}
 			if v, ok := strings.CutPrefix(line, agent.ReadyMarker); ok {
@@ -182,20 +187,20 @@ func startPinned(cmd *exec.Cmd, vcpus int) error {
 	return cmd.Start()
 }
 
-func (i *nativeInstance) Addr() string { return i.addr }
+func (i *instance) Addr() string { return i.addr }
 
-func (i *nativeInstance) Phases() []Phase { return i.phases }
+func (i *instance) Phases() []bench.Phase { return i.phases }
 
-func (i *nativeInstance) HostMemory() (map[string]float64, error) {
+func (i *instance) HostMemory() (map[string]float64, error) {
 	return metrics.ProcMemory(i.cmd.Process.Pid)
 }
 
-func (i *nativeInstance) HostCPUSeconds() (float64, error) {
+func (i *instance) HostCPUSeconds() (float64, error) {
 	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
 }
 
 // Stop sends SIGTERM, waits, kills if needed and removes the scratch directory.
-func (i *nativeInstance) Stop(ctx context.Context) error {
+func (i *instance) Stop(ctx context.Context) error {
 	i.stopOnce.Do(func() {
 		i.cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -1,0 +1,140 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vcbench/bench"
+	"vcbench/internal/testenv"
+	"vcbench/scenarios"
+	"vcbench/state"
+)
+
+// buildAgent builds the agent binary alone (static, as in the images).
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vcbench-agent")
+	build := exec.Command("go", "build", "-o", path, "vcbench/cmd/vcbench-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build agent: %v\n%s", err, out)
+	}
+	return path
+}
+
+func TestNewNeedsTheAgent(t *testing.T) {
+	_, err := New(scenarios.RuntimeConfig{Kind: scenarios.Native}, bench.Env{AgentPath: filepath.Join(t.TempDir(), "none")})
+	if err == nil || !strings.HasPrefix(err.Error(), "agent binary: ") {
+		t.Fatalf("New without an agent = %v, want an agent binary error", err)
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	n := numHostCPUs()
+	all := fmt.Sprintf("all %d host CPUs", n)
+	cases := map[int]string{0: all, n: all, n + 1: all}
+	if n > 1 {
+		cases[1] = "0"
+	}
+	if n > 2 {
+		cases[2] = "0-1"
+	}
+	for vcpus, want := range cases {
+		if got := cpuList(vcpus); got != want {
+			t.Errorf("cpuList(%d) = %q, want %q", vcpus, got, want)
+		}
+	}
+}
+
+// TestStartStop starts the real agent as a plain process on loopback,
+// pinned to one CPU where the host has more: it answers /healthz, sees one
+// CPU, reports its phases, memory and CPU time, and Stop leaves neither the
+// process, its scratch directory nor its state record behind.
+func TestStartStop(t *testing.T) {
+	env := bench.Env{AgentPath: buildAgent(t), StateDir: t.TempDir()}
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.Native, VCPUs: 1}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Kind() != scenarios.Native {
+		t.Errorf("Kind = %s", rt.Kind())
+	}
+	raw, scratch := t.TempDir(), t.TempDir()
+	inst, err := rt.Start(context.Background(), bench.InstanceSpec{
+		RunID: "test", Name: "native-1", RawDir: raw, ScratchDir: scratch,
+		StartTimeout: 30 * time.Second, StopTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			inst.Stop(context.Background())
+		}
+	}()
+	if !strings.HasPrefix(inst.Addr(), "127.0.0.1:") {
+		t.Errorf("Addr = %q, want loopback", inst.Addr())
+	}
+	resp, err := http.Get("http://" + inst.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %s", resp.Status)
+	}
+	info := testenv.Info(t, inst.Addr())
+	if numHostCPUs() > 1 && info.CPUsUsable != 1 {
+		t.Errorf("agent sees %d CPUs, want 1 (pinned)", info.CPUsUsable)
+	}
+	var names []string
+	for _, p := range inst.(bench.Phaser).Phases() {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "process_spawn,agent_start" {
+		t.Errorf("phases %v, want process_spawn, agent_start", names)
+	}
+	mem, err := inst.HostMemory()
+	if err != nil || mem["host_rss"] <= 0 || mem["host_pss"] <= 0 {
+		t.Errorf("HostMemory = %v, %v", mem, err)
+	}
+	if _, err := inst.(bench.CPUTimer).HostCPUSeconds(); err != nil {
+		t.Errorf("HostCPUSeconds: %v", err)
+	}
+	recs, err := state.Load(env.StateDir)
+	if err != nil || len(recs) != 1 || len(recs[0].Procs) != 1 {
+		t.Fatalf("state records %v, %v; want one with the agent's process", recs, err)
+	}
+	proc := recs[0].Procs[0]
+	dirs, _ := filepath.Glob(filepath.Join(scratch, "native-native-1-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("scratch dirs %v, want one", dirs)
+	}
+	if err := inst.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	stopped = true
+	if proc.Alive() {
+		t.Errorf("agent pid %d still runs after Stop", proc.Pid)
+	}
+	if _, err := os.Stat(dirs[0]); !os.IsNotExist(err) {
+		t.Errorf("scratch dir %s after Stop: %v", dirs[0], err)
+	}
+	if recs, _ := state.Load(env.StateDir); len(recs) != 0 {
+		t.Errorf("%d state records after Stop", len(recs))
+	}
+	if err := inst.Stop(context.Background()); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(raw, "agent-native-1.log")); err != nil {
+		t.Errorf("agent log: %v", err)
+	}
+}
