@@ -25,16 +25,6 @@ import (
 	"vcbench/workload"
 )
 
-// StartMarker is proto.StartMarker, kept while bench/native.go moves.
-//
-// Deprecated: use proto.StartMarker.
-const StartMarker = proto.StartMarker
-
-// ReadyMarker is proto.ReadyMarker, kept while bench/native.go moves.
-//
-// Deprecated: use proto.ReadyMarker.
-const ReadyMarker = proto.ReadyMarker
-
 // Config is the agent's configuration.
 type Config struct {
 	Listen     string // host:port; port 0 picks one

@@ -12,8 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vcbench/agent"
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/metrics"
 	"vcbench/scenarios"
@@ -108,7 +107,7 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		rec.Teardown(0)
 		return nil, err
 	}
-	cmd := exec.Command(n.env.AgentPath, "-listen", "127.0.0.1:0", "-scratch", scratch)
+	cmd := exec.Command(n.env.AgentPath, proto.ServeArgs("127.0.0.1:0", scratch)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -136,13 +135,11 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
-			if v, ok := strings.CutPrefix(line, agent.StartMarker); ok {
-				if up, err := strconv.ParseFloat(v, 64); err == nil {
-					inst.phases = append(inst.phases, bench.Phase{Name: "agent_start", Since: time.Duration((up - launchUp) * float64(time.Second))})
-				}
+			if up, ok := proto.ParseStart(line); ok {
+				inst.phases = append(inst.phases, bench.Phase{Name: "agent_start", Since: time.Duration((up - launchUp) * float64(time.Second))})
 			}
-			if v, ok := strings.CutPrefix(line, agent.ReadyMarker); ok {
-				addrCh <- v
+			if addr, ok := proto.ParseReady(line); ok {
+				addrCh <- addr
 			}
 		}
 		io.Copy(logf, out)
