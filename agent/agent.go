@@ -37,6 +37,9 @@ type Config struct {
 	Listen     string // host:port; port 0 picks one
 	ScratchDir string // where the disk workload writes
 	DiskPath   string // block device for the disk workload, if any (VM scratch disk)
+	// DataListen is the network workload's raw TCP/UDP server address;
+	// empty means Listen's host and port + workload.DataPortOffset.
+	DataListen string
 	Log        io.Writer
 }
 
@@ -49,6 +52,8 @@ type Server struct {
 	runs     *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	duration *prometheus.GaugeVec
+	data     *workload.DataServer // raw network data server; nil until Serve starts it
+	dataErr  error                // why data is nil
 }
 
 // NewServer builds the server and registers its metrics.
@@ -95,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /run", s.handleRun)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	workload.RegisterNetworkHandlers(mux)
+	mux.HandleFunc("GET /net/ports", s.handlePorts)
 	return mux
 }
 
@@ -157,6 +163,8 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	s.startData(cfg, cfg.Listen)
+	defer s.stopData()
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(cfg.Log, "vcbench-agent: ", 0)}
 	fmt.Fprintf(out, "%s%s\n", ReadyMarker, ln.Addr())
