@@ -141,7 +141,8 @@ func lower(name, unit string, v float64) Metric {
 // (a runtime's memory_mib; 0 means no limit), keeping FitReserveBytes for
 // the agent and a VM's kernel. Default sizes always fit: the workloads size
 // them from what the instance can use when they run (PlanStream). The
-// scenario loader calls it for every workload × runtime pair, so that a
+// scenario loader calls it for every workload × runtime pair (the fault
+// is at the workload's size_mib), so that a
 // scenario that would be OOM-killed is refused before anything starts.
 func (p Params) FitsIn(memBytes uint64) error {
 	if memBytes == 0 {
@@ -154,7 +155,7 @@ func (p Params) FitsIn(memBytes uint64) error {
 		}
 		need := uint64(streamArrays) * uint64(p.SizeMiB) << 20
 		if memBytes < FitReserveBytes || need > memBytes-FitReserveBytes {
-			return fmt.Errorf("size_mib: %d arrays × %d MiB = %d MiB do not fit in %d MiB of memory less %d MiB for the agent and kernel (at most %d MiB per array)",
+			return fmt.Errorf("%d arrays × %d MiB = %d MiB do not fit in %d MiB of memory less %d MiB for the agent and kernel (at most %d MiB per array)",
 				streamArrays, p.SizeMiB, need>>20, memBytes>>20, FitReserveBytes>>20, maxArrayMiB(memBytes))
 		}
 	}
