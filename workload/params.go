@@ -141,9 +141,9 @@ func lower(name, unit string, v float64) Metric {
 // (a runtime's memory_mib; 0 means no limit), keeping FitReserveBytes for
 // the agent and a VM's kernel. Default sizes always fit: the workloads size
 // them from what the instance can use when they run (PlanStream). The
-// scenario loader calls it for every workload × runtime pair (the fault
-// is at the workload's size_mib), so that a
-// scenario that would be OOM-killed is refused before anything starts.
+// scenario loader calls it for every workload × runtime pair (the fault is
+// at the workload's size_mib), so that a scenario that would be OOM-killed
+// is refused before anything starts.
 func (p Params) FitsIn(memBytes uint64) error {
 	if memBytes == 0 {
 		return nil
