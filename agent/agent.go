@@ -30,6 +30,9 @@ type Config struct {
 	Listen     string // host:port; port 0 picks one
 	ScratchDir string // where the disk workload writes
 	DiskPath   string // block device for the disk workload, if any (VM scratch disk)
+	// DataListen is the network workload's raw TCP/UDP server address;
+	// empty means Listen's host and port + proto.DataPortOffset.
+	DataListen string
 	Log        io.Writer
 }
 
@@ -42,6 +45,8 @@ type Server struct {
 	runs     *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	duration *prometheus.GaugeVec
+	data     *workload.DataServer // raw network data server; nil until Serve starts it
+	dataErr  error                // why data is nil
 }
 
 // NewServer builds the server and registers its metrics.
@@ -88,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+proto.PathRun, s.handleRun)
 	mux.Handle("GET "+proto.PathMetrics, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	workload.RegisterNetworkHandlers(mux)
+	mux.HandleFunc("GET "+proto.PathNetPorts, s.handlePorts)
 	return mux
 }
 
@@ -145,6 +151,8 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	s.startData(cfg, cfg.Listen)
+	defer s.stopData()
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(cfg.Log, proto.LogPrefix, 0)}
 	fmt.Fprintln(out, proto.ReadyLine(ln.Addr().String()))

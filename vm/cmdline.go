@@ -16,6 +16,11 @@ const GuestPort = 8080
 // only) virtio-blk disk.
 const guestDisk = "/dev/vda"
 
+// GuestDataPort is where the agent's raw TCP/UDP data server (the network
+// workload) listens inside the guest: next to GuestPort, as the agent
+// derives it from its listen address.
+const GuestDataPort = GuestPort + proto.DataPortOffset
+
 // Launch is everything one QEMU command line is made of. Each piece of the
 // command line is a small function of it (the way u-root's pkg/qemu devices
 // each return their arguments), and Args joins them in a fixed order.
@@ -43,6 +48,10 @@ type NetSetup struct {
 	Tap      string // tap: the host's tap device
 	GuestIP  string // CIDR given to the guest's eth0
 	Gateway  string // the guest's default route
+	// DataHostPort (user mode) is the 127.0.0.1 port forwarded, for TCP and
+	// UDP, to the guest's GuestDataPort (the network workload's data
+	// server); 0 forwards none.
+	DataHostPort int
 }
 
 // DiskSetup is the scratch disk of one instance.
@@ -137,6 +146,9 @@ func (l Launch) netArgs() []string {
 	switch l.Net.Mode {
 	case NetworkUser:
 		netdev = fmt.Sprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%d-:%d", l.Net.HostPort, GuestPort)
+		if p := l.Net.DataHostPort; p != 0 {
+			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d", p, GuestDataPort, p, GuestDataPort)
+		}
 	case NetworkTap:
 		// No vhost: /dev/vhost-net is not there on the machines we know.
 		netdev = fmt.Sprintf("tap,id=net0,ifname=%s,script=no,downscript=no,vhost=off", l.Net.Tap)

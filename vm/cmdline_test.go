@@ -149,3 +149,11 @@ func TestMachineArgsNoACPI(t *testing.T) {
 		}
 	}
 }
+
+func TestNetArgsForwardsDataPort(t *testing.T) {
+	l := Launch{Net: NetSetup{Mode: NetworkUser, HostPort: 40000, DataHostPort: 40001}, Config: Config{Machine: MachineMicrovm}}
+	want := []string{"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080,hostfwd=tcp:127.0.0.1:40001-:8081,hostfwd=udp:127.0.0.1:40001-:8081", "-device", "virtio-net-device,netdev=net0"}
+	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("netArgs\n got %q\nwant %q", got, want)
+	}
+}

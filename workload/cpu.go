@@ -35,9 +35,17 @@ func HashChain(n int, seed byte) [32]byte {
 	return sum
 }
 
-func runCPU(ctx context.Context, p Params) (*Result, error) {
+func runCPU(ctx context.Context, p Params, r Resources) (*Result, error) {
 	n := orDefault(p.Iterations, DefaultCPUIterations)
-	threads := orDefault(p.Threads, UsableCPUs())
+	cpus := r.CPUs
+	if cpus <= 0 {
+		cpus = UsableCPUs()
+	}
+	threads := orDefault(p.Threads, cpus)
+	var warnings []string
+	if r.CPUQuota > 0 && r.CPUQuota < float64(threads) {
+		warnings = append(warnings, fmt.Sprintf("cgroup CPU quota of %.2f CPUs is below the %d threads: all_threads is throttled by the quota", r.CPUQuota, threads))
+	}
 
 	single, sum := timeHashes(1, n)
 	parallel, _ := timeHashes(threads, n)
@@ -55,6 +63,7 @@ func runCPU(ctx context.Context, p Params) (*Result, error) {
 			"threads":    fmt.Sprint(threads),
 			"checksum":   hex.EncodeToString(sum[:]),
 		},
+		Warnings: warnings,
 	}, nil
 }
 

@@ -43,16 +43,56 @@ func openDirect(path string, flags int) (*os.File, bool, error) {
 	return f, false, err
 }
 
-func runDisk(ctx context.Context, p Params, env Env) (*Result, error) {
+// planDisk sizes the scratch file: the explicit size, or the default
+// lowered to fit. A file on tmpfs or ramfs (a VM's /tmp) is memory, so it
+// is bounded like the memory workload's arrays; any file is bounded by the
+// free space. An explicit size that cannot fit is an error.
+func planDisk(r Resources, sizeMiB int, fs scratchFS) (int64, []string, error) {
+	size := uint64(orDefault(sizeMiB, DefaultDiskSizeMiB)) << 20
+	var warnings []string
+	if fs.InMemory {
+		if usable := r.Usable(); sizeMiB > 0 && usable > 0 && size > usable {
+			return 0, nil, fmt.Errorf("scratch file of %d MiB is on a memory file system and does not fit in the %d MiB this instance can use (%s)", size>>20, usable>>20, r.describeMemory())
+		}
+		if budget := r.Budget(); budget > 0 && size > budget {
+			if sizeMiB > 0 {
+				warnings = append(warnings, fmt.Sprintf("scratch file of %d MiB on a memory file system takes more than %.0f%% of the %d MiB this instance can use", size>>20, MemoryHeadroom*100, r.Usable()>>20))
+			} else {
+				size = max(budget&^(diskSeqBlock-1), diskSeqBlock)
+				warnings = append(warnings, fmt.Sprintf("scratch file on a memory file system: sized %d MiB to stay within %.0f%% of the %d MiB this instance can use", size>>20, MemoryHeadroom*100, r.Usable()>>20))
+			}
+		}
+		warnings = append(warnings, "scratch file is on a memory file system (tmpfs/ramfs): figures are memory speed, not a disk's")
+	}
+	if fs.FreeBytes > 0 && size > fs.FreeBytes/2 {
+		if sizeMiB > 0 && size > fs.FreeBytes {
+			return 0, nil, fmt.Errorf("scratch file of %d MiB does not fit in the %d MiB free in the scratch directory", size>>20, fs.FreeBytes>>20)
+		}
+		if sizeMiB == 0 {
+			size = max(fs.FreeBytes/2&^(diskSeqBlock-1), diskSeqBlock)
+			warnings = append(warnings, fmt.Sprintf("scratch file sized %d MiB, half the space free in the scratch directory", size>>20))
+		}
+	}
+	return int64(size), warnings, nil
+}
+
+func runDisk(ctx context.Context, p Params, env Env, r Resources) (*Result, error) {
 	size := int64(orDefault(p.SizeMiB, DefaultDiskSizeMiB)) << 20
 	ops := orDefault(p.Ops, DefaultDiskOps)
 	path := env.DiskPath
 	notes := map[string]string{"size_bytes": fmt.Sprint(size), "ops": fmt.Sprint(ops)}
+	var warnings []string
 	if path == "" {
 		dir := env.ScratchDir
 		if dir == "" {
 			dir = os.TempDir()
 		}
+		var err error
+		size, warnings, err = planDisk(r, p.SizeMiB, statScratch(dir))
+		if err != nil {
+			return nil, err
+		}
+		notes["size_bytes"] = fmt.Sprint(size)
 		path = filepath.Join(dir, fmt.Sprintf("vcbench-disk-%d.dat", os.Getpid()))
 		defer os.Remove(path)
 		notes["target"] = "file"
@@ -79,7 +119,7 @@ func runDisk(ctx context.Context, p Params, env Env) (*Result, error) {
 	defer f.Close()
 	notes["o_direct"] = fmt.Sprint(direct)
 	if !direct {
-		notes["warning"] = "O_DIRECT not supported here: buffered I/O with fdatasync and fadvise(DONTNEED); reads may hit the page cache"
+		warnings = append(warnings, "O_DIRECT not supported here: buffered I/O with fdatasync and fadvise(DONTNEED); reads may hit the page cache")
 	}
 	buf, free, err := alignedBuf(diskSeqBlock)
 	if err != nil {
@@ -164,6 +204,7 @@ func runDisk(ctx context.Context, p Params, env Env) (*Result, error) {
 			lower("rand_write_p50", UnitSeconds, percentile(rwLat, 0.50).Seconds()),
 			lower("rand_write_p99", UnitSeconds, percentile(rwLat, 0.99).Seconds()),
 		},
-		Notes: notes,
+		Notes:    notes,
+		Warnings: warnings,
 	}, nil
 }

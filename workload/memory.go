@@ -66,15 +66,79 @@ func StreamKernels(a, b, c []float64) [4]time.Duration {
 	return d
 }
 
-func runMemory(ctx context.Context, p Params) (*Result, error) {
-	llc, known := LastLevelCache()
-	if !known {
+// streamArrays is how many arrays STREAM allocates.
+const streamArrays = 3
+
+// streamMinArray is the smallest array PlanStream sizes by default, however
+// little memory there is.
+const streamMinArray = 1 << 20
+
+// StreamPlan is how big the memory workload makes each of its three
+// arrays, and what the figures then mean.
+type StreamPlan struct {
+	ArrayBytes uint64
+	// RuleBytes is STREAM's rule, 4 × the last-level cache (the fallback
+	// LLC when it is unknown): smaller arrays are partly served by the cache.
+	RuleBytes uint64
+	Warnings  []string
+}
+
+// PlanStream sizes the memory workload's arrays for resources r. An
+// explicit size (sizeMiB > 0) is taken as it is unless the three arrays do
+// not fit in r.Usable(), which is an error; by default each array is
+// STREAM's 4 × LLC, lowered so that the three together stay within
+// r.Budget(). Whenever the arrays end up below STREAM's rule, or an explicit
+// size takes more than the budget, the plan says so in Warnings.
+func PlanStream(r Resources, sizeMiB int) (StreamPlan, error) {
+	llc := r.LLCBytes
+	if llc == 0 {
 		llc = fallbackLLC
 	}
-	size := 4 * llc
-	if p.SizeMiB > 0 {
-		size = p.SizeMiB << 20
+	plan := StreamPlan{RuleBytes: 4 * llc}
+	budget := r.Budget()
+	if sizeMiB > 0 {
+		plan.ArrayBytes = uint64(sizeMiB) << 20
+		total := streamArrays * plan.ArrayBytes
+		if usable := r.Usable(); usable > 0 && total > usable {
+			return plan, fmt.Errorf("%d arrays × %d MiB = %d MiB do not fit in the %d MiB this instance can use (%s)",
+				streamArrays, sizeMiB, total>>20, usable>>20, r.describeMemory())
+		}
+		if budget > 0 && total > budget {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%d arrays × %d MiB = %d MiB take more than %.0f%% of the %d MiB this instance can use: the run may swap or be OOM-killed",
+				streamArrays, sizeMiB, total>>20, MemoryHeadroom*100, r.Usable()>>20))
+		}
+	} else {
+		plan.ArrayBytes = plan.RuleBytes
+		if budget > 0 && streamArrays*plan.ArrayBytes > budget {
+			plan.ArrayBytes = max(budget/streamArrays&^(streamMinArray-1), streamMinArray)
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("arrays sized %d MiB each to keep %d of them within %.0f%% of the %d MiB this instance can use (%s)",
+				plan.ArrayBytes>>20, streamArrays, MemoryHeadroom*100, r.Usable()>>20, r.describeMemory()))
+		}
+		if budget == 0 {
+			plan.Warnings = append(plan.Warnings, "usable memory unknown: arrays sized by STREAM's rule alone")
+		}
 	}
+	if plan.ArrayBytes < plan.RuleBytes {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("arrays (%d bytes) are smaller than 4x the last-level cache (%d bytes): figures include cache hits", plan.ArrayBytes, llc))
+	}
+	return plan, nil
+}
+
+// describeMemory says where Usable comes from, for messages.
+func (r Resources) describeMemory() string {
+	s := fmt.Sprintf("MemAvailable %d MiB", r.MemAvailable>>20)
+	if r.CgroupLimit > 0 {
+		s += fmt.Sprintf(", cgroup limit %d MiB with %d MiB used", r.CgroupLimit>>20, r.CgroupUsage>>20)
+	}
+	return s
+}
+
+func runMemory(ctx context.Context, p Params, r Resources) (*Result, error) {
+	plan, err := PlanStream(r, p.SizeMiB)
+	if err != nil {
+		return nil, err
+	}
+	size := int(plan.ArrayBytes)
 	n := size / 8
 	a, b, c := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i := range a {
@@ -98,13 +162,11 @@ func runMemory(ctx context.Context, p Params) (*Result, error) {
 	names := [4]string{"copy", "scale", "add", "triad"}
 	res := &Result{Notes: map[string]string{
 		"array_bytes": fmt.Sprint(size),
-		"llc_bytes":   fmt.Sprint(llc),
-		"llc_known":   fmt.Sprint(known),
+		"llc_bytes":   fmt.Sprint(plan.RuleBytes / 4),
+		"llc_known":   fmt.Sprint(r.LLCBytes > 0),
 		"passes":      fmt.Sprint(passes),
-	}}
-	if p.SizeMiB > 0 && size < 4*llc {
-		res.Notes["warning"] = fmt.Sprintf("arrays (%d bytes) are smaller than 4x the last-level cache (%d bytes): figures include cache hits", size, llc)
-	}
+	}, Warnings: plan.Warnings}
+	r.notes(res.Notes)
 	for i := range names {
 		res.Metrics = append(res.Metrics, higher(names[i], UnitBytesPerSecond, moved[i]*float64(size)/best[i].Seconds()))
 	}

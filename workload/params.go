@@ -109,11 +109,15 @@ type Metric struct {
 }
 
 // Result is a workload's answer: its figures and notes on how it ran (for
-// example that O_DIRECT was not available and buffered I/O was used).
+// example the array size it chose). Warnings say where the figures are not
+// what the workload's rule asks for (arrays below 4 × LLC because the
+// instance is small, buffered I/O where O_DIRECT was refused), so that a
+// report can show them next to the figures.
 type Result struct {
 	Workload Kind              `json:"workload"`
 	Metrics  []Metric          `json:"metrics"`
 	Notes    map[string]string `json:"notes,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
 	Seconds  float64           `json:"seconds"`
 }
 
@@ -131,4 +135,36 @@ func higher(name, unit string, v float64) Metric {
 
 func lower(name, unit string, v float64) Metric {
 	return Metric{Name: name, Unit: unit, Better: "lower", Value: v}
+}
+
+// FitsIn checks that the explicit sizes of p fit in an instance of memBytes
+// (a runtime's memory_mib; 0 means no limit), keeping FitReserveBytes for
+// the agent and a VM's kernel. Default sizes always fit: the workloads size
+// them from what the instance can use when they run (PlanStream). The
+// scenario loader calls it for every workload × runtime pair (the fault is
+// at the workload's size_mib), so that a scenario that would be OOM-killed
+// is refused before anything starts.
+func (p Params) FitsIn(memBytes uint64) error {
+	if memBytes == 0 {
+		return nil
+	}
+	switch p.Kind {
+	case Memory:
+		if p.SizeMiB == 0 {
+			return nil
+		}
+		need := uint64(streamArrays) * uint64(p.SizeMiB) << 20
+		if memBytes < FitReserveBytes || need > memBytes-FitReserveBytes {
+			return fmt.Errorf("%d arrays × %d MiB = %d MiB do not fit in %d MiB of memory less %d MiB for the agent and kernel (at most %d MiB per array)",
+				streamArrays, p.SizeMiB, need>>20, memBytes>>20, FitReserveBytes>>20, maxArrayMiB(memBytes))
+		}
+	}
+	return nil
+}
+
+func maxArrayMiB(memBytes uint64) uint64 {
+	if memBytes < FitReserveBytes {
+		return 0
+	}
+	return (memBytes - FitReserveBytes) / streamArrays >> 20
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -15,6 +16,8 @@ type Env struct {
 	DiskPath   string
 	// Observe, when set, receives single-operation latencies (for histograms).
 	Observe func(op string, d time.Duration)
+	// Resources, when set, replaces what ReadResources would read (tests).
+	Resources *Resources
 }
 
 // Run executes one agent-side workload with fixed work and returns its figures.
@@ -22,20 +25,24 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	if env.Observe == nil {
 		env.Observe = func(string, time.Duration) {}
 	}
+	r := ReadResources()
+	if env.Resources != nil {
+		r = *env.Resources
+	}
 	start := time.Now()
 	var res *Result
 	var err error
 	switch p.Kind {
 	case CPU:
-		res, err = runCPU(ctx, p)
+		res, err = runCPU(ctx, p, r)
 	case Memory:
-		res, err = runMemory(ctx, p)
+		res, err = runMemory(ctx, p, r)
 	case Syscall:
 		res, err = runSyscall(ctx, p)
 	case Fork:
 		res, err = runFork(ctx, p)
 	case Disk:
-		res, err = runDisk(ctx, p, env)
+		res, err = runDisk(ctx, p, env, r)
 	case Network:
 		return nil, fmt.Errorf("network runs from the harness against /net/*, not through /run")
 	default:
@@ -46,6 +53,13 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 	}
 	res.Workload = p.Kind
 	res.Seconds = time.Since(start).Seconds()
+	if len(res.Warnings) > 0 {
+		if res.Notes == nil {
+			res.Notes = map[string]string{}
+		}
+		// The notes file under raw/ has always carried the warning.
+		res.Notes["warning"] = strings.Join(res.Warnings, "; ")
+	}
 	return res, nil
 }
 

@@ -80,6 +80,9 @@ const (
 	FlagListen  = "listen"  // host:port to serve on; port 0 picks one
 	FlagScratch = "scratch" // directory for the disk workload's scratch file
 	FlagDisk    = "disk"    // block device for the disk workload instead
+	// FlagDataListen is the raw TCP/UDP data server's host:port; empty:
+	// FlagListen's host and port + DataPortOffset.
+	FlagDataListen = "data-listen"
 )
 
 // ServeArgs are the agent's arguments (after its path) to serve on listen
@@ -98,6 +101,7 @@ const (
 	PathNetSink   = "/net/sink"   // POST: swallows the body, answers its length
 	PathNetSource = "/net/source" // GET ?NetSourceBytes=N: sends N zero bytes
 	PathNetPing   = "/net/ping"   // GET: answers a few bytes
+	PathNetPorts  = "/net/ports"  // GET: DataPorts of the raw TCP/UDP data server
 )
 
 // NetSourceBytes is PathNetSource's query parameter: how many bytes to send.
@@ -137,3 +141,18 @@ const (
 	// machine the agent sees, from /proc/stat.
 	MetricGuestCPU = "vcbench_guest_cpu_seconds_total"
 )
+
+// DataPortOffset places the raw data server's port (TCP and UDP, one
+// number) next to the agent's HTTP port: the agent at 0.0.0.0:8080 serves
+// data on 8081. An HTTP port of 0 (native) gives a data port picked by the
+// kernel, which the harness learns from PathNetPorts. Fixed ports are what
+// a VM's user-mode networking needs: each guest port is one hostfwd.
+const DataPortOffset = 1
+
+// DataPorts is PathNetPorts' answer: the data server's ports as the agent
+// bound them, and the token its connections start with.
+type DataPorts struct {
+	TCP   int    `json:"tcp"`
+	UDP   int    `json:"udp"`
+	Token string `json:"token"`
+}

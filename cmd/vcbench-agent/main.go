@@ -31,6 +31,7 @@ func main() {
 	listen := flag.String(proto.FlagListen, "127.0.0.1:0", "address to serve on (port 0 picks a free port)")
 	scratch := flag.String(proto.FlagScratch, os.TempDir(), "directory for the disk workload's scratch file")
 	disk := flag.String(proto.FlagDisk, "", "block device for the disk workload instead of a file in -"+proto.FlagScratch)
+	data := flag.String(proto.FlagDataListen, "", "address of the network workload's raw TCP/UDP server (default: -listen's host, its port + 1; port 0 stays 0)")
 	flag.Parse()
 	// In a VM, the kernel command line carries the settings.
 	kp := agent.KernelParams()
@@ -42,7 +43,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg := agent.Config{Listen: *listen, ScratchDir: *scratch, DiskPath: *disk}
+	cfg := agent.Config{Listen: *listen, ScratchDir: *scratch, DiskPath: *disk, DataListen: *data}
 	if err := agent.Serve(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "%s%v\n", proto.LogPrefix, err)
 		os.Exit(1)
