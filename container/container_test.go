@@ -212,7 +212,12 @@ func TestTeardownRecord(t *testing.T) {
 		if err := in.Stop(context.Background()); err != nil {
 			t.Errorf("stop after teardown: %v", err)
 		}
-		os.RemoveAll(filepath.Join(testEnv.StateDir, "oci"))
+		// The run's runtime and netns directories went with the record.
+		for _, d := range []string{"oci", "netns"} {
+			if _, err := os.Stat(filepath.Join(testEnv.StateDir, d)); err == nil {
+				t.Errorf("%s left in the state dir", d)
+			}
+		}
 	})
 }
 
