@@ -221,6 +221,31 @@ func TestTeardownRecord(t *testing.T) {
 	})
 }
 
+// TestStopConcurrent stops each kind from several goroutines at once, as
+// the runner's time-out and its normal path may: one teardown runs, every
+// Stop returns its result, and nothing is left.
+func TestStopConcurrent(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kindCase) {
+		rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128})
+		in, err := rt.Start(context.Background(), testSpec(t, "stop-0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error)
+		for range 4 {
+			go func() { errc <- in.Stop(context.Background()) }()
+		}
+		for range 4 {
+			if err := <-errc; err != nil {
+				t.Errorf("concurrent stop: %v", err)
+			}
+		}
+		if err := in.Stop(context.Background()); err != nil {
+			t.Errorf("stop after stop: %v", err)
+		}
+	})
+}
+
 // TestStartupSideBySide starts each kind 20 times in turn and prints the
 // median launch → /healthz answered. Targets: container no slower than
 // oci-crun and faster than oci-runc.
