@@ -85,13 +85,13 @@ func safeName(s string) string {
 	}, s)
 }
 
-// base is what the container and OCI instances share: the record of their
+// base is what the container and OCI instances share: the owner of their
 // resources, the veth, the cgroup, the scratch directory, phases.
 type base struct {
 	kind   scenarios.RuntimeKind
 	cfg    scenarios.RuntimeConfig
 	spec   bench.InstanceSpec
-	rec    *state.Record
+	own    *state.Owner // records each resource before it is made; Stop closes it
 	launch time.Time
 	t0     int64 // CLOCK_MONOTONIC at launch, ns
 	alloc  *allocator
@@ -102,13 +102,12 @@ type base struct {
 	scratch string
 	log     *os.File
 	phases  []bench.Phase
-	stopped bool
 }
 
 func newBase(kind scenarios.RuntimeKind, cfg scenarios.RuntimeConfig, env bench.Env, spec bench.InstanceSpec, alloc *allocator) *base {
 	return &base{
 		kind: kind, cfg: cfg, spec: spec, alloc: alloc,
-		rec:    state.New(env.StateDir, spec.RunID, spec.Name, string(kind)),
+		own:    state.NewOwner(env.StateDir, spec.RunID, spec.Name, string(kind)),
 		launch: time.Now(), t0: monoNow(),
 	}
 }
@@ -154,13 +153,16 @@ func (b *base) HostCPUSeconds() (float64, error) {
 	return b.cg.cpuSeconds()
 }
 
-// save writes the record; every resource is added to it before creation.
-func (b *base) save() error {
-	if err := b.rec.Save(); err != nil {
-		return fmt.Errorf("save state record for %s: %w", b.spec.Name, err)
+// grace is how long the instance's init gets between SIGTERM and SIGKILL.
+func (b *base) grace() time.Duration {
+	if b.spec.StopTimeout > 0 {
+		return b.spec.StopTimeout
 	}
-	return nil
+	return scenarios.DefaultStopTimeout
 }
+
+// close undoes everything the instance's owner recorded (see state.Owner.Close).
+func (b *base) close(ctx context.Context) error { return b.own.Close(ctx, b.grace()) }
 
 // openLog opens the instance's console log in the raw directory.
 func (b *base) openLog() error {
@@ -173,6 +175,7 @@ func (b *base) openLog() error {
 		return fmt.Errorf("open console log: %w", err)
 	}
 	b.log = f
+	b.own.OnClose(func(context.Context) error { return f.Close() })
 	return nil
 }
 
@@ -199,8 +202,7 @@ func (b *base) makeScratch(prefix string) error {
 		dir = os.TempDir()
 	}
 	b.scratch = filepath.Join(dir, prefix+"-"+safeName(b.spec.RunID)+"-"+safeName(b.spec.Name))
-	b.rec.Paths = append(b.rec.Paths, b.scratch)
-	if err := b.save(); err != nil {
+	if err := b.own.Add(nil, state.Path(b.scratch)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(b.scratch, 0o755); err != nil {
@@ -214,40 +216,45 @@ func (b *base) makeScratch(prefix string) error {
 	return nil
 }
 
-// recordCgroup plans the instance's group and records its directories;
-// cgroup.create makes it.
-func (b *base) recordCgroup() error {
-	cg, err := planCgroup(b.spec.RunID, b.spec.Name, false)
+// recordCgroup plans the instance's group and records its directories,
+// all: every hierarchy (what an OCI runtime creates), else the controllers
+// of vcbench's own container; cgroup.create (or the OCI runtime) makes it.
+// In this process the group goes through cgroup.remove, which keeps the
+// run's parent groups while other instances of the run live.
+func (b *base) recordCgroup(all bool) error {
+	cg, err := planCgroup(b.spec.RunID, b.spec.Name, all)
 	if err != nil {
 		return fmt.Errorf("plan cgroup: %w", err)
 	}
-	b.rec.Cgroups = append(b.rec.Cgroups, cg.dirs...)
-	if err := b.save(); err != nil {
-		return err
-	}
 	b.cg = cg
-	return nil
+	return b.own.Add(func(context.Context) error { return cg.remove() }, state.Cgroups(cg.dirs...)...)
 }
 
 // makeVeth allocates a /30, records its link and creates the pair with the
-// container side in the namespace ns.
+// container side in the namespace ns. The link's undo gives the slot back
+// once the link is gone.
 func (b *base) makeVeth(ns any) error {
 	busy := hostPrefixes()
 	s, err := b.alloc.alloc(func(s slot) error {
-		b.rec.Links = append(b.rec.Links, s.Link)
-		if err := b.save(); err != nil {
+		link := state.Link(s.Link)
+		undo := func(context.Context) error {
+			if err := state.DeleteLink(s.Link); err != nil {
+				return err
+			}
+			if b.slot != nil && b.slot.Index == s.Index {
+				b.alloc.release(s.Index)
+			}
+			return nil
+		}
+		if err := b.own.Add(undo, link); err != nil {
 			return err
 		}
 		err := createVeth(s, ns)
 		if errors.Is(err, errSlotBusy) {
-			b.rec.Links = b.rec.Links[:len(b.rec.Links)-1] // another vcbench's link
-			if err := b.save(); err != nil {
+			if err := b.own.Forget(link); err != nil { // another vcbench's link
 				return err
 			}
 			return errSlotBusy
-		}
-		if err != nil {
-			state.DeleteLink(s.Link)
 		}
 		return err
 	}, func(s slot) bool { return overlaps(s, busy) })
@@ -256,33 +263,6 @@ func (b *base) makeVeth(ns any) error {
 	}
 	b.slot = &s
 	return nil
-}
-
-// teardown removes the veth, the cgroup, the scratch dir and closes the
-// log; the processes must be gone. It is idempotent.
-func (b *base) teardown() error {
-	var errs []error
-	if b.slot != nil {
-		if err := state.DeleteLink(b.slot.Link); err != nil {
-			errs = append(errs, err)
-		} else {
-			b.alloc.release(b.slot.Index)
-		}
-	}
-	if b.cg != nil {
-		if err := b.cg.remove(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if b.scratch != "" {
-		if err := os.RemoveAll(b.scratch); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch dir: %w", err))
-		}
-	}
-	if b.log != nil {
-		b.log.Close()
-	}
-	return errors.Join(errs...)
 }
 
 // deadline is now+d, or now+def when d is not set.

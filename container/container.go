@@ -24,7 +24,6 @@ import (
 	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/scenarios"
-	"vcbench/state"
 )
 
 // Runtime is vcbench's own namespace container backend.
@@ -136,7 +135,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
-	if err := in.recordCgroup(); err != nil {
+	if err := in.recordCgroup(false); err != nil {
 		return nil, err
 	}
 	// Creating the group and moving init into it overlap with the clone
@@ -232,8 +231,8 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	}
 	go in.wait()
 	sendPid(in.cmd.Process.Pid)
-	if err := in.recordProc(in.cmd.Process.Pid); err != nil {
-		return nil, err
+	if err := in.own.AddProc(in.cmd.Process.Pid, in.stopInit); err != nil {
+		return nil, fmt.Errorf("record init: %w", err)
 	}
 	// A failure here may be the child's doing (it died): say what it said.
 	parentFail := func(err error) error {
@@ -256,15 +255,6 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		return nil, err
 	}
 	return in, nil
-}
-
-func (in *Instance) recordProc(pid int) error {
-	p, err := state.ProcOf(pid)
-	if err != nil {
-		return fmt.Errorf("identify init pid %d: %w", pid, err)
-	}
-	in.rec.Procs = append(in.rec.Procs, p)
-	return in.save()
 }
 
 // readReports reads the child's phase stamps until the agent's exec closes
@@ -362,55 +352,41 @@ func (in *Instance) Exited() (bool, string) {
 	}
 }
 
-// Stop implements bench.Instance: SIGTERM to the container's PID 1, SIGKILL
-// after the stop time-out, then the veth, cgroup and scratch dir go. It is
-// idempotent; errors are joined.
+// Stop implements bench.Instance: it undoes, in reverse order, what Start
+// made: the veth, then init (SIGTERM to the container's PID 1, SIGKILL
+// after the stop time-out, which kills the whole PID namespace), the log,
+// the scratch dir and the cgroup. It is idempotent (the instance's
+// state.Owner closes once; later calls return the first's result) and
+// safe to call from several goroutines; errors are joined.
 func (in *Instance) Stop(ctx context.Context) error {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
+	if err := in.close(ctx); err != nil {
+		return fmt.Errorf("stop container %s: %w", in.spec.Name, err)
+	}
+	return nil
+}
+
+// stopInit is init's graceful undo: SIGTERM, the stop time-out (or ctx's
+// end), SIGKILL, and a wait for wait() to have reaped it and read the OOM
+// counter, before the owner removes the cgroup.
+func (in *Instance) stopInit(ctx context.Context) error {
+	select {
+	case <-in.done:
 		return nil
+	default:
 	}
-	var errs []error
-	if in.cmd != nil && in.cmd.Process != nil {
-		grace := in.spec.StopTimeout
-		if grace <= 0 {
-			grace = scenarios.DefaultStopTimeout
-		}
-		select {
-		case <-in.done:
-		default:
-			in.cmd.Process.Signal(syscall.SIGTERM)
-			t := time.NewTimer(grace)
-			select {
-			case <-in.done:
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
-			in.cmd.Process.Kill() // kills the whole PID namespace
-			select {
-			case <-in.done:
-			case <-time.After(10 * time.Second):
-				errs = append(errs, fmt.Errorf("init pid %d did not exit after SIGKILL", in.cmd.Process.Pid))
-			}
-		}
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(in.grace())
+	select {
+	case <-in.done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	if len(errs) == 0 {
-		errs = append(errs, in.teardown())
-	}
-	err := errors.Join(errs...)
-	if err == nil {
-		if derr := in.rec.Delete(); derr != nil {
-			err = fmt.Errorf("delete state record: %w", derr)
-		}
-	}
-	if err == nil {
-		in.mu.Lock()
-		in.stopped = true
-		in.mu.Unlock()
+	t.Stop()
+	in.cmd.Process.Kill() // kills the whole PID namespace
+	select {
+	case <-in.done:
 		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("init pid %d did not exit after SIGKILL", in.cmd.Process.Pid)
 	}
-	return fmt.Errorf("stop container %s: %w", in.spec.Name, err)
 }

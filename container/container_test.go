@@ -212,7 +212,37 @@ func TestTeardownRecord(t *testing.T) {
 		if err := in.Stop(context.Background()); err != nil {
 			t.Errorf("stop after teardown: %v", err)
 		}
-		os.RemoveAll(filepath.Join(testEnv.StateDir, "oci"))
+		// The run's runtime and netns directories went with the record.
+		for _, d := range []string{"oci", "netns"} {
+			if _, err := os.Stat(filepath.Join(testEnv.StateDir, d)); err == nil {
+				t.Errorf("%s left in the state dir", d)
+			}
+		}
+	})
+}
+
+// TestStopConcurrent stops each kind from several goroutines at once, as
+// the runner's time-out and its normal path may: one teardown runs, every
+// Stop returns its result, and nothing is left.
+func TestStopConcurrent(t *testing.T) {
+	eachKind(t, func(t *testing.T, k kindCase) {
+		rt := newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128})
+		in, err := rt.Start(context.Background(), testSpec(t, "stop-0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error)
+		for range 4 {
+			go func() { errc <- in.Stop(context.Background()) }()
+		}
+		for range 4 {
+			if err := <-errc; err != nil {
+				t.Errorf("concurrent stop: %v", err)
+			}
+		}
+		if err := in.Stop(context.Background()); err != nil {
+			t.Errorf("stop after stop: %v", err)
+		}
 	})
 }
 

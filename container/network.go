@@ -276,7 +276,9 @@ func ipNet(a netip.Addr) *net.IPNet {
 // newNetnsFile creates a network namespace and keeps it alive by bind
 // mounting it on path (as `ip netns add` does under /run/netns). The
 // unshare happens on a throw-away OS thread: the goroutine ends locked, so
-// the Go runtime retires the thread instead of reusing its namespace.
+// the Go runtime retires the thread instead of reusing its namespace. The
+// caller records path as a state.Path and then a state.Mount, whose undo in
+// reverse (unmount, remove) takes it away.
 func newNetnsFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("netns dir: %w", err)
@@ -303,17 +305,6 @@ func newNetnsFile(path string) error {
 	if err := <-errc; err != nil {
 		os.Remove(path)
 		return err
-	}
-	return nil
-}
-
-// removeNetnsFile unmounts and removes a namespace file; missing is fine.
-func removeNetnsFile(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount netns %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove netns %s: %w", path, err)
 	}
 	return nil
 }

@@ -204,33 +204,32 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
-	runDir := filepath.Join(r.env.StateDir, "oci", safeName(spec.RunID))
+	ociDir := filepath.Join(r.env.StateDir, "oci")
+	runDir := filepath.Join(ociDir, safeName(spec.RunID))
 	in.id = "vcbench-" + safeName(spec.RunID) + "-" + safeName(spec.Name)
 	in.root = filepath.Join(runDir, r.bin+"-root")
 	in.bundle = filepath.Join(runDir, "bundle-"+safeName(spec.Name))
 	in.netns = filepath.Join(r.env.StateDir, "netns", safeName(spec.RunID)+"--"+safeName(spec.Name))
-	in.rec.Paths = append(in.rec.Paths, in.bundle, filepath.Join(in.root, in.id))
-	if err := in.save(); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{in.bundle, in.root} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
+	// The run's directories are shared with its other instances: the last
+	// one removes them.
+	for _, d := range []state.Resource{state.EmptyDir(ociDir), state.EmptyDir(runDir), state.Path(in.bundle), state.EmptyDir(in.root)} {
+		if err := in.own.Add(nil, d); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(d.Name, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d.Name, err)
 		}
 	}
 	if err := in.makeScratch(r.bin); err != nil {
 		return nil, err
 	}
 	// The runtime creates the group; record where, first.
-	cg, err := planCgroup(spec.RunID, spec.Name, true)
-	if err != nil {
-		return nil, fmt.Errorf("plan cgroup: %w", err)
+	if err := in.recordCgroup(true); err != nil {
+		return nil, err
 	}
-	in.cg = cg
-	in.rec.Cgroups = append(in.rec.Cgroups, cg.dirs...)
-	in.rec.Mounts = append(in.rec.Mounts, in.netns)
-	in.rec.Paths = append(in.rec.Paths, in.netns)
-	if err := in.save(); err != nil {
+	cg := in.cg
+	nsDir := filepath.Dir(in.netns)
+	if err := in.own.Add(nil, state.EmptyDir(nsDir), state.Path(in.netns), state.Mount(in.netns)); err != nil {
 		return nil, err
 	}
 	if err := newNetnsFile(in.netns); err != nil {
@@ -278,6 +277,11 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	pidFile := filepath.Join(in.bundle, "pid")
 	rctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
+	// The runtime's state of the container (and the cgroup and processes
+	// it makes): `delete -f` first, in this process.
+	if err := in.own.Add(in.deleteContainer, state.Path(filepath.Join(in.root, in.id))); err != nil {
+		return nil, err
+	}
 	cmd := in.command(rctx, binPath, "run", "-d", "--pid-file", pidFile, "--bundle", in.bundle, in.id)
 	cmd.Stdout, cmd.Stderr = in.log, in.log
 	if err := cmd.Start(); err != nil {
@@ -287,12 +291,16 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	err = cmd.Wait()
 	in.phase("runtime_returned", monoNow())
 	if pid, perr := readPidFile(pidFile); perr == nil {
-		if pr, perr := state.ProcOf(pid); perr == nil {
+		// Not our child: the record's SIGTERM, grace, SIGKILL stops it.
+		pr, perr := state.ProcOf(pid)
+		if perr == nil {
 			in.pid = pr
-			in.rec.Procs = append(in.rec.Procs, pr)
-			if serr := in.save(); serr != nil && err == nil {
-				err = serr
-			}
+			perr = in.own.Add(nil, state.Process(pr))
+		} else {
+			perr = fmt.Errorf("identify container pid %d: %w", pid, perr)
+		}
+		if err == nil {
+			err = perr
 		}
 	}
 	if err != nil {
@@ -335,10 +343,7 @@ func readPidFile(path string) (int, error) {
 // Exited reports whether the container's init (the agent) has ended, and
 // why (the OOM killer, as seen in the cgroup's counter, or "exited").
 func (in *OCIInstance) Exited() (bool, string) {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
+	if in.own.Closed() {
 		return true, "stopped"
 	}
 	if in.pid.Pid == 0 || in.pid.Alive() {
@@ -348,86 +353,36 @@ func (in *OCIInstance) Exited() (bool, string) {
 	return true, exitReason(oom, in.cfg.MemoryMiB, "exited")
 }
 
-// Stop implements bench.Instance: SIGTERM to the container's PID 1, then
-// `<runtime> delete -f` after the stop time-out (it kills what is left and
-// removes the cgroup), then the netns, veth, bundle and scratch dir go.
+// Stop implements bench.Instance: it undoes, in reverse order, what Start
+// made: the container's PID 1 (SIGTERM, SIGKILL after the stop time-out),
+// the runtime's container (`<runtime> delete -f`, which also removes the
+// cgroup it made), the log, the veth, the netns, the cgroup, the scratch
+// dir, the bundle and the run's directories once empty. It is idempotent
+// and safe to call from several goroutines; errors are joined.
 func (in *OCIInstance) Stop(ctx context.Context) error {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
-		return nil
-	}
-	var errs []error
-	if in.pid.Alive() {
-		grace := in.spec.StopTimeout
-		if grace <= 0 {
-			grace = scenarios.DefaultStopTimeout
-		}
-		syscall.Kill(in.pid.Pid, syscall.SIGTERM)
-		waitGone(ctx, in.pid, grace)
-	}
-	if in.id != "" {
-		if _, err := os.Stat(filepath.Join(in.root, in.id)); err == nil {
-			if binPath, err := exec.LookPath(in.r.bin); err == nil {
-				dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				out, err := in.command(dctx, binPath, "delete", "-f", in.id).CombinedOutput()
-				cancel()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s delete -f %s: %w: %s", in.r.bin, in.id, err, strings.TrimSpace(string(out))))
-				}
-			}
-		}
-	}
-	if in.pid.Alive() {
-		if err := state.Kill(in.pid, 0); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if in.netns != "" {
-		if err := removeNetnsFile(in.netns); err != nil {
-			errs = append(errs, err)
-		}
-		os.Remove(filepath.Dir(in.netns)) // when empty
-	}
-	errs = append(errs, in.teardown())
-	if in.bundle != "" {
-		if err := os.RemoveAll(in.bundle); err != nil {
-			errs = append(errs, fmt.Errorf("remove bundle: %w", err))
-		}
-		if err := os.RemoveAll(filepath.Join(in.root, in.id)); err != nil {
-			errs = append(errs, fmt.Errorf("remove runtime state: %w", err))
-		}
-		// The run's directories go with its last instance.
-		os.Remove(in.root)
-		os.Remove(filepath.Dir(in.bundle))
-		os.Remove(filepath.Dir(filepath.Dir(in.bundle)))
-	}
-	err := errors.Join(errs...)
-	if err == nil {
-		if derr := in.rec.Delete(); derr != nil {
-			err = fmt.Errorf("delete state record: %w", derr)
-		}
-	}
-	if err != nil {
+	if err := in.close(ctx); err != nil {
 		return fmt.Errorf("stop %s container %s: %w", in.r.bin, in.spec.Name, err)
 	}
-	in.mu.Lock()
-	in.stopped = true
-	in.mu.Unlock()
 	return nil
 }
 
-// waitGone polls until p has exited, up to d or ctx's end.
-func waitGone(ctx context.Context, p state.Proc, d time.Duration) bool {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) && ctx.Err() == nil {
-		if !p.Alive() {
-			return true
-		}
-		time.Sleep(5 * time.Millisecond)
+// deleteContainer runs `<runtime> delete -f` if the runtime holds state of
+// the container; the recorded undo then removes what is left of it.
+func (in *OCIInstance) deleteContainer(context.Context) error {
+	if _, err := os.Stat(filepath.Join(in.root, in.id)); err != nil {
+		return nil
 	}
-	return !p.Alive()
+	binPath, err := exec.LookPath(in.r.bin)
+	if err != nil {
+		return fmt.Errorf("%s delete -f %s: %w", in.r.bin, in.id, err)
+	}
+	// Its own time-out: the caller's context may be spent by now.
+	dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if out, err := in.command(dctx, binPath, "delete", "-f", in.id).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s delete -f %s: %w: %s", in.r.bin, in.id, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // ociParams are the inputs of a bundle's config.json.

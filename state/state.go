@@ -41,19 +41,28 @@ type Proc struct {
 	StartTime uint64 `json:"start_time"`
 }
 
-// Record lists the resources of one instance. Teardown goes in reverse
-// order of the lists' meaning: processes, mounts, links, cgroups, paths.
+// Record lists the resources of one instance, in the order they were
+// created. Teardown undoes them in reverse order: what was made last (a
+// process in a cgroup, a mount on a file) goes first.
+//
+// Resources is the whole truth when it is set. The per-type lists mirror it
+// for vcbench binaries older than the ordered list, and are read only when
+// Resources is empty, i.e. in records those binaries wrote (or that a caller
+// filled by hand); their creation order is then taken as paths, cgroups,
+// links, mounts, processes, which reversed is the order those binaries tore
+// down in. So the file stays readable both ways and needs no version bump.
 type Record struct {
-	RunID    string    `json:"run_id"`
-	Instance string    `json:"instance"`
-	Runtime  string    `json:"runtime"`
-	Owner    Proc      `json:"owner"` // the vcbench process that created it
-	Created  time.Time `json:"created"`
-	Procs    []Proc    `json:"procs,omitempty"`
-	Mounts   []string  `json:"mounts,omitempty"`
-	Links    []string  `json:"links,omitempty"`
-	Cgroups  []string  `json:"cgroups,omitempty"`
-	Paths    []string  `json:"paths,omitempty"`
+	RunID     string     `json:"run_id"`
+	Instance  string     `json:"instance"`
+	Runtime   string     `json:"runtime"`
+	Owner     Proc       `json:"owner"` // the vcbench process that created it
+	Created   time.Time  `json:"created"`
+	Resources []Resource `json:"resources,omitempty"`
+	Procs     []Proc     `json:"procs,omitempty"`
+	Mounts    []string   `json:"mounts,omitempty"`
+	Links     []string   `json:"links,omitempty"`
+	Cgroups   []string   `json:"cgroups,omitempty"`
+	Paths     []string   `json:"paths,omitempty"`
 
 	dir string
 }
@@ -96,7 +105,7 @@ func (r *Record) Save() error {
 // Delete removes the record once its resources are gone.
 func (r *Record) Delete() error {
 	err := os.Remove(r.file())
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
 	return err
@@ -152,37 +161,77 @@ func Load(dir string) ([]*Record, error) {
 
 // Teardown removes every resource in the record, in reverse order of
 // creation, and deletes the record if all went. Missing resources are not
-// errors: teardown is idempotent.
+// errors: teardown is idempotent. It is what `vcbench cleanup` runs, and
+// the undo that Owner.Close runs for every recorded resource.
 func (r *Record) Teardown(grace time.Duration) error {
+	res := r.ordered()
 	var errs []error
-	for _, p := range r.Procs {
-		errs = append(errs, Kill(p, grace))
-	}
-	for i := len(r.Mounts) - 1; i >= 0; i-- {
-		if err := unix.Unmount(r.Mounts[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", r.Mounts[i], err))
-		}
-	}
-	for _, l := range r.Links {
-		errs = append(errs, DeleteLink(l))
-	}
-	for i := len(r.Cgroups) - 1; i >= 0; i-- {
-		err := RemoveCgroupDir(r.Cgroups[i])
-		if err == nil {
-			removeEmptyParents(r.Cgroups[i])
-		}
-		errs = append(errs, err)
-	}
-	for i := len(r.Paths) - 1; i >= 0; i-- {
-		if err := os.RemoveAll(r.Paths[i]); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", r.Paths[i], err))
-		}
+	for i := len(res) - 1; i >= 0; i-- {
+		errs = append(errs, res[i].Undo(grace))
 	}
 	err := errors.Join(errs...)
 	if err == nil {
 		err = r.Delete()
 	}
 	return err
+}
+
+// ordered returns the record's resources in creation order.
+func (r *Record) ordered() []Resource {
+	if len(r.Resources) > 0 {
+		return r.Resources
+	}
+	var out []Resource
+	for _, p := range r.Paths {
+		out = append(out, Path(p))
+	}
+	for _, c := range r.Cgroups {
+		out = append(out, Cgroup(c))
+	}
+	for _, l := range r.Links {
+		out = append(out, Link(l))
+	}
+	for _, m := range r.Mounts {
+		out = append(out, Mount(m))
+	}
+	for _, p := range r.Procs {
+		out = append(out, Process(p))
+	}
+	return out
+}
+
+// setResources makes res the record's resources and rebuilds the per-type
+// lists that mirror them.
+func (r *Record) setResources(res []Resource) {
+	r.Resources = res
+	r.Procs, r.Mounts, r.Links, r.Cgroups, r.Paths = nil, nil, nil, nil, nil
+	for _, x := range res {
+		switch x.Kind {
+		case KindProc:
+			r.Procs = append(r.Procs, x.Proc)
+		case KindMount:
+			r.Mounts = append(r.Mounts, x.Name)
+		case KindLink:
+			r.Links = append(r.Links, x.Name)
+		case KindCgroup:
+			r.Cgroups = append(r.Cgroups, x.Name)
+		case KindPath:
+			r.Paths = append(r.Paths, x.Name)
+		}
+	}
+}
+
+// Summary counts the record's resources by kind, for `vcbench cleanup`.
+func (r *Record) Summary() string {
+	n := map[Kind]int{}
+	for _, x := range r.ordered() {
+		n[x.Kind]++
+	}
+	s := fmt.Sprintf("%d processes, %d mounts, %d links, %d cgroups, %d paths", n[KindProc], n[KindMount], n[KindLink], n[KindCgroup], n[KindPath])
+	if n[KindDir] > 0 {
+		s += fmt.Sprintf(", %d directories", n[KindDir])
+	}
+	return s
 }
 
 // DeleteLink removes a host network link (veth, tap) by name; its peer goes
@@ -229,17 +278,28 @@ func Kill(p Proc, grace time.Duration) error {
 
 // RemoveCgroupDir removes a cgroup directory (and child groups) that
 // vcbench created; tasks must have exited. It retries briefly, because a
-// group whose last task just died can stay busy for a moment.
+// group whose last task just died can stay busy for a moment. A group that
+// is already gone is not an error.
 func RemoveCgroupDir(path string) error {
+	_, err := removeCgroup(path)
+	return err
+}
+
+// removeCgroup is RemoveCgroupDir that also says whether this call removed
+// the group (rather than finding it gone).
+func removeCgroup(path string) (bool, error) {
 	var err error
 	for i := 0; i < 50; i++ {
 		err = removeCgroupTree(path)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
+		if err == nil {
+			return true, nil
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("remove cgroup %s: %w", path, err)
+	return false, fmt.Errorf("remove cgroup %s: %w", path, err)
 }
 
 // removeEmptyParents removes the groups above a removed instance group up

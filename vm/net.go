@@ -71,17 +71,16 @@ func tapSubnet(index int) (host, guest net.IP) {
 }
 
 // createTap makes a persistent tap vcbt<N> on the first free /30, records
-// it in rec before creating it, gives the host end .1/30 and brings it up.
+// it with own before creating it, gives the host end .1/30 and brings it up.
 // QEMU attaches to it by name. The guest gets .2/30 with .1 as gateway.
-func createTap(rec *state.Record) (NetSetup, error) {
+func createTap(own *state.Owner) (NetSetup, error) {
 	for i := 0; i < maxTaps; i++ {
 		name := fmt.Sprintf("%s%d", TapPrefix, i)
 		if _, err := netlink.LinkByName(name); err == nil {
 			continue
 		}
 		host, guest := tapSubnet(i)
-		rec.Links = append(rec.Links, name)
-		if err := rec.Save(); err != nil {
+		if err := own.Add(nil, state.Link(name)); err != nil {
 			return NetSetup{}, err
 		}
 		tap := &netlink.Tuntap{
@@ -91,8 +90,10 @@ func createTap(rec *state.Record) (NetSetup, error) {
 			Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI,
 		}
 		if err := netlink.LinkAdd(tap); err != nil {
-			rec.Links = rec.Links[:len(rec.Links)-1]
-			rec.Save()
+			// Not made, so not ours to delete (it may be another run's).
+			if ferr := own.Forget(state.Link(name)); ferr != nil {
+				return NetSetup{}, ferr
+			}
 			if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
 				continue // lost a race for this name
 			}

@@ -163,8 +163,8 @@ func (r *Runtime) Describe() map[string]string {
 type Instance struct {
 	name   string
 	launch Launch
-	rec    *state.Record
-	start  time.Time // when Start was called: phases count from here
+	own    *state.Owner // records each resource before it is made; Stop closes it
+	start  time.Time    // when Start was called: phases count from here
 
 	dir     string // private directory (mode 0700) with the QMP socket
 	addr    string
@@ -178,8 +178,6 @@ type Instance struct {
 	phases   []bench.Phase
 	guestMem uint64
 
-	stopOnce    sync.Once
-	stopErr     error
 	stopTimeout time.Duration
 }
 
@@ -194,7 +192,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	launch := time.Now()
 	accel := r.resolveAccel(ctx).Accel
 	inst := &Instance{name: spec.Name, start: launch, exited: make(chan struct{}), stopTimeout: spec.StopTimeout}
-	inst.rec = state.New(r.env.StateDir, spec.RunID, spec.Name, string(scenarios.VM))
+	inst.own = state.NewOwner(r.env.StateDir, spec.RunID, spec.Name, string(scenarios.VM))
 	fail := func(err error) (bench.Instance, error) {
 		err = fmt.Errorf("start vm %s: %w", spec.Name, err)
 		return nil, errors.Join(err, inst.Stop(context.Background()))
@@ -208,16 +206,14 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	// Everything is recorded before it is created, so that `vcbench
 	// cleanup` finds what a killed run left.
 	inst.dir = filepath.Join(os.TempDir(), "vcbench-vm-"+randomSuffix())
-	inst.rec.Paths = append(inst.rec.Paths, inst.dir)
-	if err := inst.rec.Save(); err != nil {
+	if err := inst.own.Add(nil, state.Path(inst.dir)); err != nil {
 		return fail(err)
 	}
 	if err := os.Mkdir(inst.dir, 0o700); err != nil {
 		return fail(fmt.Errorf("private dir: %w", err))
 	}
 	diskPath := filepath.Join(spec.ScratchDir, "vm-"+spec.Name+"-"+randomSuffix()+".raw")
-	inst.rec.Paths = append(inst.rec.Paths, diskPath)
-	if err := inst.rec.Save(); err != nil {
+	if err := inst.own.Add(nil, state.Path(diskPath)); err != nil {
 		return fail(err)
 	}
 	disk, err := createDisk(diskPath, r.cfg.DiskMiB)
@@ -227,7 +223,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	var ns NetSetup
 	switch r.cfg.Network {
 	case NetworkTap:
-		ns, err = createTap(inst.rec)
+		ns, err = createTap(inst.own)
 		if err != nil {
 			return fail(err)
 		}
@@ -257,6 +253,13 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	if err != nil {
 		return fail(fmt.Errorf("console log: %w", err))
 	}
+	logFile := inst.logFile
+	inst.own.OnClose(func(context.Context) error {
+		if err := logFile.Close(); err != nil {
+			return fmt.Errorf("console log: %w", err)
+		}
+		return nil
+	})
 	if err := inst.spawn(launch); err != nil {
 		return fail(err)
 	}
@@ -319,12 +322,6 @@ func (i *Instance) spawn(launch time.Time) error {
 	pw.Close()
 	i.cmd = cmd
 	i.addPhase("qemu_spawn", time.Since(launch))
-	if p, err := state.ProcOf(cmd.Process.Pid); err == nil {
-		i.rec.Procs = append(i.rec.Procs, p)
-	} else {
-		i.rec.Procs = append(i.rec.Procs, state.Proc{Pid: cmd.Process.Pid})
-	}
-	saveErr := i.rec.Save()
 	i.con = newConsole(launch)
 	go func() {
 		i.con.follow(pr, i.logFile)
@@ -334,7 +331,11 @@ func (i *Instance) spawn(launch time.Time) error {
 		i.waitErr = cmd.Wait()
 		close(i.exited)
 	}()
-	return saveErr
+	if err := i.own.AddProc(cmd.Process.Pid, i.stopQEMU); err != nil {
+		// Unidentifiable at once usually means QEMU exited: say why.
+		return i.qemuFailure(fmt.Errorf("record qemu: %w", err))
+	}
+	return nil
 }
 
 func (i *Instance) addPhase(name string, d time.Duration) {
@@ -449,82 +450,70 @@ func (i *Instance) Exited() (bool, string) {
 	}
 }
 
-// Stop ends the guest and removes everything the instance created: first
-// QMP system_powerdown (briefly: the guest has no ACPI power-button
-// handler, so this is courtesy), then QMP quit, then SIGKILL, each with a
-// time-out; then the tap, the scratch disk and the private directory. It is
-// idempotent and joins every error.
+// Stop ends the guest and removes everything the instance created, in
+// reverse order: QEMU first (QMP system_powerdown, briefly: the guest has
+// no ACPI power-button handler, so this is courtesy; then QMP quit, then
+// SIGKILL, each with a time-out), then the console log, the tap, the
+// scratch disk and the private directory. It is idempotent (the instance's
+// state.Owner closes once; later calls return the first's result) and
+// joins every error.
 func (i *Instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() { i.stopErr = i.stop(ctx) })
-	return i.stopErr
-}
-
-func (i *Instance) stop(ctx context.Context) error {
-	var errs []error
-	if i.cmd != nil {
-		grace := i.stopTimeout
-		if grace <= 0 || grace > 10*time.Second {
-			grace = 10 * time.Second
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < grace {
-			grace = time.Until(dl)
-		}
-		wait := func(d time.Duration) bool {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-i.exited:
-				return true
-			case <-t.C:
-				return false
-			}
-		}
-		gone := wait(0)
-		if !gone && i.qmp != nil {
-			if err := i.qmp.powerdown(time.Second); err == nil {
-				gone = wait(min(grace/4, 200*time.Millisecond))
-			}
-			if !gone {
-				i.qmp.quit(time.Second)
-				gone = wait(max(grace/2, time.Second))
-			}
-		}
-		if !gone {
-			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
-			i.cmd.Process.Kill()
-			if !wait(5 * time.Second) {
-				errs = append(errs, fmt.Errorf("qemu pid %d did not exit after SIGKILL", i.cmd.Process.Pid))
-			}
-		}
-		i.qmp.close()
-		select {
-		case <-i.con.done:
-		case <-time.After(2 * time.Second):
-		}
-	}
-	if i.logFile != nil {
-		if err := i.logFile.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("console log: %w", err))
-		}
-	}
-	for _, l := range i.rec.Links {
-		errs = append(errs, state.DeleteLink(l))
-	}
-	for j := len(i.rec.Paths) - 1; j >= 0; j-- {
-		if err := os.RemoveAll(i.rec.Paths[j]); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", i.rec.Paths[j], err))
-		}
-	}
-	err := errors.Join(errs...)
-	if err == nil {
-		err = i.rec.Delete()
-	} else {
-		i.rec.Save() // keep what is left for `vcbench cleanup`
-	}
-	if err != nil {
+	if err := i.own.Close(ctx, i.grace()); err != nil {
 		return fmt.Errorf("stop vm %s: %w", i.name, err)
 	}
 	return nil
+}
+
+// grace is how long QEMU gets to quit before SIGKILL: the stop time-out,
+// at most 10 s.
+func (i *Instance) grace() time.Duration {
+	if i.stopTimeout <= 0 || i.stopTimeout > 10*time.Second {
+		return 10 * time.Second
+	}
+	return i.stopTimeout
+}
+
+// stopQEMU is QEMU's graceful undo: QMP powerdown, QMP quit, SIGKILL to its
+// process group, and a wait for the console follower to drain.
+func (i *Instance) stopQEMU(ctx context.Context) error {
+	grace := i.grace()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < grace {
+		grace = time.Until(dl)
+	}
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-i.exited:
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+	var err error
+	gone := wait(0)
+	if !gone && i.qmp != nil {
+		if err := i.qmp.powerdown(time.Second); err == nil {
+			gone = wait(min(grace/4, 200*time.Millisecond))
+		}
+		if !gone {
+			i.qmp.quit(time.Second)
+			gone = wait(max(grace/2, time.Second))
+		}
+	}
+	if !gone {
+		syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+		i.cmd.Process.Kill()
+		if !wait(5 * time.Second) {
+			err = fmt.Errorf("qemu pid %d did not exit after SIGKILL", i.cmd.Process.Pid)
+		}
+	}
+	i.qmp.close()
+	select {
+	case <-i.con.done:
+	case <-time.After(2 * time.Second):
+	}
+	return err
 }
 
 func randomSuffix() string {

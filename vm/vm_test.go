@@ -48,19 +48,23 @@ func waitHealthz(ctx context.Context, addr string) error {
 // assertClean checks that nothing of inst is left: process, files, tap, record.
 func assertClean(t *testing.T, inst *Instance, env bench.Env) {
 	t.Helper()
-	if inst.cmd != nil && inst.rec != nil {
-		for _, p := range inst.rec.Procs {
+	rec := inst.own.Record()
+	if inst.cmd != nil {
+		if len(rec.Procs) == 0 {
+			t.Error("qemu was never recorded")
+		}
+		for _, p := range rec.Procs {
 			if p.Alive() {
 				t.Errorf("qemu pid %d still running after Stop", p.Pid)
 			}
 		}
 	}
-	for _, p := range inst.rec.Paths {
+	for _, p := range rec.Paths {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s still exists after Stop", p)
 		}
 	}
-	for _, l := range inst.rec.Links {
+	for _, l := range rec.Links {
 		if _, err := netlink.LinkByName(l); err == nil {
 			t.Errorf("tap %s still exists after Stop", l)
 		}

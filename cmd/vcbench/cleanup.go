@@ -36,12 +36,13 @@ With --all it also removes those of live runs. Runs under --out still marked
 			}
 			var failed []string
 			for _, r := range recs {
+				// The same undo, in the same reverse creation order, that
+				// each backend's state.Owner runs when an instance stops.
 				if err := r.Teardown(2 * time.Second); err != nil {
 					failed = append(failed, fmt.Sprintf("%s/%s: %v", r.RunID, r.Instance, err))
 					continue
 				}
-				fmt.Fprintf(w, "removed %s instance %s (%s): %d processes, %d mounts, %d links, %d cgroups, %d paths\n",
-					r.RunID, r.Instance, r.Runtime, len(r.Procs), len(r.Mounts), len(r.Links), len(r.Cgroups), len(r.Paths))
+				fmt.Fprintf(w, "removed %s instance %s (%s): %s\n", r.RunID, r.Instance, r.Runtime, r.Summary())
 			}
 			if all || len(liveOwners(stateDir)) == 0 {
 				for _, l := range strayLinks() {
