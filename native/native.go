@@ -5,6 +5,7 @@ package native
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -78,59 +78,59 @@ func numHostCPUs() int {
 }
 
 type instance struct {
-	cmd      *exec.Cmd
-	addr     string
-	scratch  string
-	rec      *state.Record
-	phases   []bench.Phase
-	done     chan struct{}
-	stopOnce sync.Once
-	stopErr  error
+	cmd    *exec.Cmd
+	addr   string
+	own    *state.Owner
+	phases []bench.Phase
+	done   chan struct{}
 }
 
-// Start launches the agent and returns once it printed its address.
+// Start launches the agent and returns once it printed its address. Every
+// resource goes to the instance's owner before it is made, so an error at
+// any step is undone by Stop, and `vcbench cleanup` replays the same record.
 func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Instance, error) {
 	launch := time.Now()
 	launchUp := agent.Uptime()
-	scratch, err := os.MkdirTemp(spec.ScratchDir, "native-"+spec.Name+"-")
-	if err != nil {
-		return nil, fmt.Errorf("scratch dir: %w", err)
+	inst := &instance{own: state.NewOwner(n.env.StateDir, spec.RunID, spec.Name, string(scenarios.Native)), done: make(chan struct{})}
+	fail := func(err error) (bench.Instance, error) {
+		return nil, errors.Join(err, inst.Stop(context.Background()))
 	}
-	rec := state.New(n.env.StateDir, spec.RunID, spec.Name, string(scenarios.Native))
-	rec.Paths = []string{scratch}
-	if err := rec.Save(); err != nil {
-		os.RemoveAll(scratch)
-		return nil, err
+	scratch := filepath.Join(spec.ScratchDir, "native-"+spec.Name+"-"+rand.Text()[:8])
+	if err := inst.own.Add(nil, state.Path(scratch)); err != nil {
+		return fail(err)
+	}
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		return fail(fmt.Errorf("scratch dir: %w", err))
 	}
 	logf, err := os.Create(filepath.Join(spec.RawDir, "agent-"+spec.Name+".log"))
 	if err != nil {
-		rec.Teardown(0)
-		return nil, err
+		return fail(err)
 	}
+	// Closed after the agent is gone, once its reader wrote the last lines.
+	inst.own.OnClose(func(context.Context) error {
+		if inst.cmd != nil {
+			select {
+			case <-inst.done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return logf.Close()
+	})
 	cmd := exec.Command(n.env.AgentPath, proto.ServeArgs("127.0.0.1:0", scratch)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		logf.Close()
-		rec.Teardown(0)
-		return nil, err
+		return fail(err)
 	}
 	if err := startPinned(cmd, n.cfg.VCPUs); err != nil {
-		logf.Close()
-		rec.Teardown(0)
-		return nil, fmt.Errorf("start agent: %w", err)
+		return fail(fmt.Errorf("start agent: %w", err))
 	}
-	inst := &instance{cmd: cmd, scratch: scratch, rec: rec, done: make(chan struct{})}
+	inst.cmd = cmd
 	inst.phases = append(inst.phases, bench.Phase{Name: "process_spawn", Since: time.Since(launch)})
-	if p, err := state.ProcOf(cmd.Process.Pid); err == nil {
-		rec.Procs = append(rec.Procs, p)
-		rec.Save()
-	}
 	addrCh := make(chan string, 1)
 	go func() {
 		defer close(inst.done)
-		defer logf.Close()
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
@@ -145,19 +145,42 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		io.Copy(logf, out)
 		cmd.Wait()
 	}()
+	if err := inst.own.AddProc(cmd.Process.Pid, inst.stopAgent); err != nil {
+		return fail(err)
+	}
 	timer := time.NewTimer(spec.StartTimeout)
 	defer timer.Stop()
 	select {
 	case inst.addr = <-addrCh:
 		return inst, nil
 	case <-inst.done:
-		err = fmt.Errorf("agent exited before listening (see %s)", logf.Name())
+		return fail(fmt.Errorf("agent exited before listening (see %s)", logf.Name()))
 	case <-timer.C:
-		err = fmt.Errorf("agent did not listen within %s", spec.StartTimeout)
+		return fail(fmt.Errorf("agent did not listen within %s", spec.StartTimeout))
 	case <-ctx.Done():
-		err = ctx.Err()
+		return fail(ctx.Err())
 	}
-	return nil, errors.Join(err, inst.Stop(context.Background()))
+}
+
+// stopAgent sends SIGTERM, waits 5 s (or until ctx ends), then kills the
+// agent's process group.
+func (i *instance) stopAgent(ctx context.Context) error {
+	i.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-i.done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-i.done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("agent pid %d did not exit after SIGKILL", i.cmd.Process.Pid)
+	}
 }
 
 // startPinned starts cmd with its CPU affinity limited to the first vcpus
@@ -196,20 +219,6 @@ func (i *instance) HostCPUSeconds() (float64, error) {
 	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
 }
 
-// Stop sends SIGTERM, waits, kills if needed and removes the scratch directory.
-func (i *instance) Stop(ctx context.Context) error {
-	i.stopOnce.Do(func() {
-		i.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-i.done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
-			<-i.done
-		case <-ctx.Done():
-			syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
-			<-i.done
-		}
-		i.stopErr = i.rec.Teardown(time.Second)
-	})
-	return i.stopErr
-}
+// Stop undoes the agent, its log and the scratch directory in reverse
+// order, once; later calls return the first call's error.
+func (i *instance) Stop(ctx context.Context) error { return i.own.Close(ctx, time.Second) }
