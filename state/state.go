@@ -23,15 +23,58 @@ import (
 	"vcbench/internal/procfs"
 )
 
-// DefaultDir is where records live unless --state-dir says otherwise.
+// DefaultDir is where records live unless --state-dir says otherwise: for
+// root /run/vcbench; for a user $XDG_RUNTIME_DIR/vcbench, else a directory
+// under the user's cache directory — never a predictable name in the
+// shared /tmp, where another user could create it first.
 func DefaultDir() string {
-	if os.Geteuid() == 0 {
+	cache, _ := os.UserCacheDir()
+	return defaultDir(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"), cache)
+}
+
+func defaultDir(euid int, runtimeDir, cacheDir string) string {
+	switch {
+	case euid == 0:
 		return "/run/vcbench"
+	case runtimeDir != "":
+		return filepath.Join(runtimeDir, "vcbench")
+	case cacheDir != "":
+		return filepath.Join(cacheDir, "vcbench", "state")
 	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "vcbench")
+	// No home either: a fresh private directory, never a guessable name.
+	d, err := os.MkdirTemp("", "vcbench-state-")
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("vcbench-%d", euid))
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("vcbench-%d", os.Getuid()))
+	return d
+}
+
+// PrivateDir makes dir (and its parents) if missing and checks that it is
+// a real directory (not a symlink), owned by this user and closed to
+// everyone else (0700): records name processes that cleanup will kill and
+// paths it will remove, so nobody else may write them. A directory of
+// ours with wider permissions is narrowed.
+func PrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("state dir %s: not a directory (a symlink?)", dir)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("state dir %s: owned by uid %d, not by this user (%d)", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("state dir %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // Proc identifies a process robustly: the pid plus its start time in clock
@@ -88,8 +131,8 @@ func safe(s string) string {
 
 // Save writes the record atomically (temp file + rename).
 func (r *Record) Save() error {
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+	if err := PrivateDir(r.dir); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -146,6 +189,9 @@ func Load(dir string) ([]*Record, error) {
 	var out []*Record
 	for _, f := range files {
 		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a live run's instance finished between Glob and ReadFile
+		}
 		if err != nil {
 			return nil, err
 		}
