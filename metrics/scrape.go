@@ -18,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"vcbench/workload"
 )
 
 // Default bounds of a scrape of an agent's /metrics. The agent's exposition
@@ -151,18 +153,19 @@ func labelSignature(lps []*dto.LabelPair) string {
 // Figure is one value read from a scrape, ready to become a sample under
 // GuestWorkload.
 type Figure struct {
-	Metric string  // sample metric name, e.g. guest_mem_total
-	Unit   string  // base unit
-	Better string  // higher|lower
-	Value  float64 // in Unit
+	Metric string          // sample metric name, e.g. guest_mem_total
+	Unit   workload.Unit   // base unit
+	Better workload.Better // higher|lower
+	Value  float64         // in Unit
 }
 
 // guestFigures maps the agent's metrics to sample metric names.
 var guestFigures = []struct {
-	family, metric, better string
+	family, metric string
+	better         workload.Better
 }{
-	{GuestMemTotalMetric, "guest_mem_total", "higher"},
-	{GuestMemAvailableMetric, "guest_mem_available", "higher"},
+	{GuestMemTotalMetric, "guest_mem_total", workload.BetterHigher},
+	{GuestMemAvailableMetric, "guest_mem_available", workload.BetterHigher},
 }
 
 // GuestFigures turns the families of an agent scrape into the figures the
@@ -176,7 +179,7 @@ func GuestFigures(families map[string]*dto.MetricFamily) ([]Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Figure{Metric: g.metric, Unit: "bytes", Better: g.better, Value: v})
+		out = append(out, Figure{Metric: g.metric, Unit: workload.UnitBytes, Better: g.better, Value: v})
 	}
 	if out[1].Value > out[0].Value {
 		return nil, fmt.Errorf("metric %s (%v) exceeds %s (%v)", GuestMemAvailableMetric, out[1].Value, GuestMemTotalMetric, out[0].Value)

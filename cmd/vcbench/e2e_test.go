@@ -10,6 +10,7 @@ import (
 
 	"vcbench/bench"
 	"vcbench/internal/testenv"
+	"vcbench/workload"
 )
 
 // binaries returns the real vcbench and vcbench-agent.
@@ -76,7 +77,7 @@ func TestEndToEndNative(t *testing.T) {
 	}
 	type key struct{ w, m string }
 	count := map[key]int{}
-	validUnits := map[string]bool{"seconds": true, "bytes": true, "bytes_per_second": true, "ops_per_second": true}
+	validUnits := map[workload.Unit]bool{"seconds": true, "bytes": true, "bytes_per_second": true, "ops_per_second": true}
 	for _, s := range run.Samples {
 		if s.Runtime != "native" || s.Scenario != "e2e-native" {
 			t.Errorf("sample labelled %s/%s", s.Scenario, s.Runtime)

@@ -28,6 +28,7 @@ import (
 	"vcbench/image"
 	"vcbench/scenarios"
 	"vcbench/state"
+	"vcbench/workload"
 )
 
 // runOptions are the flags of `vcbench run`.
@@ -291,7 +292,7 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 type JSONSummary struct {
 	RunDir  string        `json:"run_dir"`
 	RunID   string        `json:"run_id"`
-	Status  string        `json:"status"`
+	Status  bench.Status  `json:"status"`
 	Reason  string        `json:"reason,omitempty"`
 	Report  string        `json:"report,omitempty"`
 	Samples int           `json:"samples"`
@@ -300,13 +301,13 @@ type JSONSummary struct {
 
 // SummaryLine is the median of one (runtime, workload, metric).
 type SummaryLine struct {
-	Runtime  string  `json:"runtime"`
-	Workload string  `json:"workload"`
-	Metric   string  `json:"metric"`
-	Unit     string  `json:"unit"`
-	Better   string  `json:"better"`
-	N        int     `json:"n"`
-	Median   float64 `json:"median"`
+	Runtime  string          `json:"runtime"`
+	Workload string          `json:"workload"`
+	Metric   string          `json:"metric"`
+	Unit     workload.Unit   `json:"unit"`
+	Better   workload.Better `json:"better"`
+	N        int             `json:"n"`
+	Median   float64         `json:"median"`
 }
 
 func printJSONSummary(w io.Writer, run *bench.Run, index string) {
