@@ -116,7 +116,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				wg.Add(1)
 				go func(i, pos int) {
 					defer wg.Done()
-					res[i].inst, res[i].ready, res[i].err = r.startReady(ctx, rt, rc, fmt.Sprintf("%s-d%d", name, pos))
+					res[i].inst, res[i].ready, res[i].err = r.startReady(ctx, rt, rc, scenarios.DensityInstanceName(name, pos))
 				}(i, len(insts)+i+1)
 			}
 			wg.Wait()
@@ -152,7 +152,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 			return nil
 		}
 		if d.Workload != "" {
-			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, workload.Kind(d.Workload), kl, mk)...)
+			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, d.Workload, kl, mk)...)
 		}
 		memSamples, mean, metric := densityMemory(insts, kl, mk)
 		info.MemoryMetric = metric

@@ -232,7 +232,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	sc := r.Scenario
 	name := rc.RuntimeName()
 	r.seq++
-	instance := fmt.Sprintf("%s-%d", name, r.seq)
+	instance := scenarios.InstanceName(name, r.seq)
 	inst, ready, err := r.startReady(ctx, rt, rc, instance)
 	if inst != nil {
 		defer func() {

@@ -138,6 +138,7 @@ func TestCLIArgumentErrors(t *testing.T) {
 	}{
 		{[]string{"run", "nosuch"}, `scenario "nosuch" is neither a built-in`},
 		{[]string{"run", "quick", "--trials", "-1"}, "--trials: -1 is below 1"},
+		{[]string{"run", "quick", "--trials", "0"}, "--trials: 0 is below 1"},
 		{[]string{"run", "quick", "--runtime", "docker"}, `--runtime: "docker" is not in scenario quick`},
 		{[]string{"run", "quick", "--accel", "hvf"}, `--accel: "hvf" is not allowed`},
 		{[]string{"run", bad}, bad + ":3:5: runtimes[0].vcpus: 0 is below 1"},
