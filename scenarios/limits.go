@@ -132,9 +132,12 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	if !r.Kind.Valid() {
 		return "kind", fmt.Errorf("%q is not a runtime (allowed: %v)", r.Kind, RuntimeKinds)
 	}
+	// Settings with values. (user_ns and writable_rootfs are left to the
+	// loader's key check: the OCI backends take UserNS from code although
+	// files cannot set it.)
 	set := map[string]bool{
-		"memory_mib": r.MemoryMiB != 0, "hostname": r.Hostname != "", "user_ns": r.UserNS,
-		"writable_rootfs": r.Writable, "accel": r.Accel != "", "machine": r.Machine != "", "network": r.Network != "",
+		"memory_mib": r.MemoryMiB != 0, "hostname": r.Hostname != "",
+		"accel": r.Accel != "", "machine": r.Machine != "", "network": r.Network != "",
 	}
 	allowed := r.Kind.Keys()
 	for _, k := range yamlKeys(rtType) {

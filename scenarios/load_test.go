@@ -226,7 +226,8 @@ func TestValidate(t *testing.T) {
 		{RuntimeConfig{Kind: OCIRunc, Network: NetworkTap}, "network"},
 		{RuntimeConfig{Kind: Container, Hostname: strings.Repeat("h", MaxHostnameLen+1)}, "hostname"},
 		{RuntimeConfig{Kind: Native, MemoryMiB: 64}, "memory_mib"},
-		{RuntimeConfig{Kind: VM, UserNS: true}, "user_ns"},
+		{RuntimeConfig{Kind: VM, Hostname: "h"}, "hostname"},
+		{RuntimeConfig{Kind: OCICrun, UserNS: true}, ""}, // the OCI backends' user namespaces
 		{RuntimeConfig{Kind: VM, Accel: "hvf"}, "accel"},
 		{RuntimeConfig{Kind: VM, Machine: "pc"}, "machine"},
 		{RuntimeConfig{Kind: VM, Name: "a b"}, "name"},
