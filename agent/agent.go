@@ -134,7 +134,7 @@ func (s *Server) Record(res *workload.Result) {
 	s.runs.WithLabelValues(string(res.Workload), "ok").Inc()
 	s.duration.WithLabelValues(string(res.Workload)).Set(res.Seconds)
 	for _, m := range res.Metrics {
-		s.figures.WithLabelValues(string(res.Workload), m.Name, m.Unit).Set(m.Value)
+		s.figures.WithLabelValues(string(res.Workload), m.Name, string(m.Unit)).Set(m.Value)
 	}
 }
 

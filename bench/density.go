@@ -76,7 +76,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 		return err
 	}
 	budget := float64(d.BudgetMiB) * (1 << 20)
-	mk := func(metric, unit, better string, trial int, v float64, labels map[string]string) Sample {
+	mk := func(metric string, unit workload.Unit, better workload.Better, trial int, v float64, labels map[string]string) Sample {
 		return Sample{Scenario: r.Scenario.Name, Runtime: name, Workload: densityWorkload, Metric: metric,
 			Unit: unit, Better: better, Trial: trial, Value: v, Labels: labels}
 	}
@@ -112,7 +112,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				wg.Add(1)
 				go func(i, pos int) {
 					defer wg.Done()
-					res[i].inst, res[i].ready, res[i].err = r.startReady(ctx, rt, rc, fmt.Sprintf("%s-d%d", name, pos))
+					res[i].inst, res[i].ready, res[i].err = r.startReady(ctx, rt, rc, scenarios.DensityInstanceName(name, pos))
 				}(i, len(insts)+i+1)
 			}
 			wg.Wait()
@@ -132,7 +132,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 					break
 				}
 				pos := len(insts) - n + i + 1
-				batchSamples = append(batchSamples, mk("ready", workload.UnitSeconds, "lower", pos, s.ready.Seconds(), map[string]string{"k": kl}))
+				batchSamples = append(batchSamples, mk("ready", workload.UnitSeconds, workload.BetterLower, pos, s.ready.Seconds(), map[string]string{"k": kl}))
 				if d.MaxStart.D > 0 && s.ready > d.MaxStart.D {
 					stopReason = fmt.Sprintf("instance %d took %s to start, above max_start %s", pos, s.ready.Round(time.Millisecond), d.MaxStart.D)
 				}
@@ -148,21 +148,21 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 			return nil
 		}
 		if d.Workload != "" {
-			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, workload.Kind(d.Workload), kl, mk)...)
+			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, d.Workload, kl, mk)...)
 		}
 		memSamples, mean, metric := densityMemory(insts, kl, mk)
 		info.MemoryMetric = metric
 		batchSamples = append(batchSamples, memSamples...)
-		batchSamples = append(batchSamples, mk("instance_memory_mean", workload.UnitBytes, "lower", k, mean, map[string]string{"k": kl, "source": metric}))
+		batchSamples = append(batchSamples, mk("instance_memory_mean", workload.UnitBytes, workload.BetterLower, k, mean, map[string]string{"k": kl, "source": metric}))
 		metrics.DropPageCache()
 		now, err := metrics.HostUsed()
 		if err != nil {
 			return err
 		}
 		used := float64(now) - float64(base)
-		batchSamples = append(batchSamples, mk("host_used", workload.UnitBytes, "lower", k, used, map[string]string{"k": kl}))
+		batchSamples = append(batchSamples, mk("host_used", workload.UnitBytes, workload.BetterLower, k, used, map[string]string{"k": kl}))
 		if cpu1, err := metrics.HostCPUTimes(); err == nil && cpu0 != nil {
-			batchSamples = append(batchSamples, mk("host_cpu_busy", "ratio", "lower", k, metrics.BusyFraction(cpu0, cpu1), map[string]string{"k": kl}))
+			batchSamples = append(batchSamples, mk("host_cpu_busy", workload.UnitRatio, workload.BetterLower, k, metrics.BusyFraction(cpu0, cpu1), map[string]string{"k": kl}))
 		}
 		if err := r.appendAndObserve(batchSamples); err != nil {
 			return err
@@ -204,7 +204,7 @@ func (r *Runner) appendAndObserve(s []Sample) error {
 
 // densityMemory reads every instance's host memory; it returns the samples,
 // the mean of the preferred figure and that figure's name.
-func densityMemory(insts []Instance, k string, mk func(string, string, string, int, float64, map[string]string) Sample) ([]Sample, float64, string) {
+func densityMemory(insts []Instance, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) ([]Sample, float64, string) {
 	var out []Sample
 	var sum float64
 	var n int
@@ -220,7 +220,7 @@ func densityMemory(insts []Instance, k string, mk func(string, string, string, i
 		}
 		sort.Strings(keys)
 		for _, key := range keys {
-			out = append(out, mk(key, workload.UnitBytes, "lower", i+1, m[key], map[string]string{"k": k, "instance": strconv.Itoa(i + 1)}))
+			out = append(out, mk(key, workload.UnitBytes, workload.BetterLower, i+1, m[key], map[string]string{"k": k, "instance": strconv.Itoa(i + 1)}))
 		}
 		for _, p := range preferredMemory {
 			if v, ok := m[p]; ok {
@@ -243,7 +243,7 @@ func densityMemory(insts []Instance, k string, mk func(string, string, string, i
 
 // densityWorkload runs one workload in every instance at once and records
 // each instance's figures.
-func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, string, string, int, float64, map[string]string) Sample) []Sample {
+func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) []Sample {
 	results := make([]*workload.Result, len(insts))
 	errs := make([]error, len(insts))
 	var wg sync.WaitGroup
@@ -272,7 +272,7 @@ func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind wor
 // the default, waits (bounded) until two full scans have passed and the
 // sharing stopped changing, and records memory again with label ksm=on. It
 // restores KSM's previous settings.
-func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(string, string, string, int, float64, map[string]string) Sample) string {
+func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) string {
 	ksm, err := metrics.KSM{}.Start()
 	if err != nil {
 		return err.Error()
@@ -288,7 +288,7 @@ func (r *Runner) densityKSM(ctx context.Context, insts []Instance, mk func(strin
 	for i := range samples {
 		samples[i].Labels["ksm"] = "on"
 	}
-	samples = append(samples, mk("instance_memory_mean", workload.UnitBytes, "lower", len(insts), mean, map[string]string{"k": k, "source": metric, "ksm": "on"}))
+	samples = append(samples, mk("instance_memory_mean", workload.UnitBytes, workload.BetterLower, len(insts), mean, map[string]string{"k": k, "source": metric, "ksm": "on"}))
 	r.appendAndObserve(samples)
 	scans := ksm.FullScans()
 	if !settled {

@@ -13,14 +13,18 @@ import (
 	"time"
 
 	"vcbench/metrics"
+	"vcbench/workload"
 )
 
-// Run statuses as written in run.json.
+// Status is a run's state as written in run.json.
+type Status string
+
+// Run statuses.
 const (
-	StatusRunning     = "running"
-	StatusComplete    = "complete"
-	StatusFailed      = "failed"
-	StatusInterrupted = "interrupted"
+	StatusRunning     Status = "running"
+	StatusComplete    Status = "complete"
+	StatusFailed      Status = "failed"
+	StatusInterrupted Status = "interrupted"
 )
 
 // Sample is one line of samples.jsonl: one figure of one trial.
@@ -29,8 +33,8 @@ type Sample struct {
 	Runtime  string            `json:"runtime"`
 	Workload string            `json:"workload"`
 	Metric   string            `json:"metric"`
-	Unit     string            `json:"unit"`
-	Better   string            `json:"better"` // higher|lower
+	Unit     workload.Unit     `json:"unit"`
+	Better   workload.Better   `json:"better"`
 	Trial    int               `json:"trial"`
 	Value    float64           `json:"value"`
 	Labels   map[string]string `json:"labels,omitempty"`
@@ -64,7 +68,7 @@ type RuntimeInfo struct {
 // RunInfo is run.json.
 type RunInfo struct {
 	RunID          string            `json:"run_id"`
-	Status         string            `json:"status"`
+	Status         Status            `json:"status"`
 	Reason         string            `json:"reason,omitempty"`
 	Start          time.Time         `json:"start"`
 	End            *time.Time        `json:"end,omitempty"`
@@ -157,7 +161,7 @@ func (s *Store) Info() RunInfo {
 }
 
 // Finish records the final status and closes samples.jsonl.
-func (s *Store) Finish(status, reason string) error {
+func (s *Store) Finish(status Status, reason string) error {
 	now := time.Now().UTC()
 	err := s.Update(func(i *RunInfo) {
 		i.Status, i.Reason, i.End = status, reason, &now

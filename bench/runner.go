@@ -233,7 +233,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	sc := r.Scenario
 	name := rc.RuntimeName()
 	r.seq++
-	instance := fmt.Sprintf("%s-%d", name, r.seq)
+	instance := scenarios.InstanceName(name, r.seq)
 	inst, ready, err := r.startReady(ctx, rt, rc, instance)
 	if inst != nil {
 		defer func() {
@@ -261,7 +261,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	if len(labels) == 0 {
 		labels = nil
 	}
-	mk := func(w, metric, unit, better string, v float64) Sample {
+	mk := func(w, metric string, unit workload.Unit, better workload.Better, v float64) Sample {
 		return Sample{Scenario: sc.Name, Runtime: name, Workload: w, Metric: metric, Unit: unit,
 			Better: better, Trial: trial, Value: v, Labels: labels}
 	}
@@ -280,10 +280,10 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		batch = nil
 		return nil
 	}
-	batch = append(batch, mk("startup", "ready", workload.UnitSeconds, "lower", ready.Seconds()))
+	batch = append(batch, mk("startup", "ready", workload.UnitSeconds, workload.BetterLower, ready.Seconds()))
 	if p, ok := inst.(Phaser); ok {
 		for _, ph := range p.Phases() {
-			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, "lower", ph.Since.Seconds()))
+			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, workload.BetterLower, ph.Since.Seconds()))
 		}
 	}
 	if !warm {
@@ -302,7 +302,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			batch = append(batch, mk(w, k, workload.UnitBytes, "lower", m[k]))
+			batch = append(batch, mk(w, k, workload.UnitBytes, workload.BetterLower, m[k]))
 		}
 		return nil
 	}
@@ -330,7 +330,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		}
 		if hasCPU {
 			if cpu1, err := cpuTimer.HostCPUSeconds(); err == nil {
-				batch = append(batch, mk(string(wc.Kind), "host_cpu_seconds", workload.UnitSeconds, "lower", cpu1-cpu0))
+				batch = append(batch, mk(string(wc.Kind), "host_cpu_seconds", workload.UnitSeconds, workload.BetterLower, cpu1-cpu0))
 			}
 		}
 		if err := memory(string(wc.Kind)); err != nil {

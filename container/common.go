@@ -42,22 +42,14 @@ func (o Options) subnet() string {
 // userNSBase is the first host uid/gid that a user namespace maps its root to.
 const userNSBase, userNSSize = 100000, 65536
 
-// validate checks the settings every container kind shares.
+// validate checks a runtime entry with the scenario loader's limits
+// (scenarios.RuntimeConfig.Validate: vcpus, memory_mib, hostname, network).
 func validate(cfg scenarios.RuntimeConfig, want scenarios.RuntimeKind) error {
 	if cfg.Kind != want {
 		return fmt.Errorf("runtime kind %q given to the %s backend", cfg.Kind, want)
 	}
-	if cfg.VCPUs < 0 {
-		return fmt.Errorf("%s: vcpus %d: must not be negative", cfg.RuntimeName(), cfg.VCPUs)
-	}
-	if cfg.MemoryMiB < 0 {
-		return fmt.Errorf("%s: memory_mib %d: must not be negative", cfg.RuntimeName(), cfg.MemoryMiB)
-	}
-	if len(cfg.Hostname) > 64 {
-		return fmt.Errorf("%s: hostname %q: longer than 64 bytes", cfg.RuntimeName(), cfg.Hostname)
-	}
-	if cfg.Network != "" && cfg.Network != "veth" {
-		return fmt.Errorf("%s: network %q: containers support only veth", cfg.RuntimeName(), cfg.Network)
+	if key, err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %s: %w", cfg.RuntimeName(), key, err)
 	}
 	return nil
 }

@@ -335,7 +335,7 @@ func TestValidate(t *testing.T) {
 }
 
 func rc(kind string, vcpus, mib int, network string) scenarios.RuntimeConfig {
-	return scenarios.RuntimeConfig{Kind: scenarios.RuntimeKind(kind), VCPUs: vcpus, MemoryMiB: mib, Network: network}
+	return scenarios.RuntimeConfig{Kind: scenarios.RuntimeKind(kind), VCPUs: vcpus, MemoryMiB: mib, Network: scenarios.Network(network)}
 }
 
 func testEnvOrZero() bench.Env { return testEnv }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"vcbench/agent/proto"
+	"vcbench/workload"
 )
 
 // Default bounds of a scrape of an agent's /metrics. The agent's exposition
@@ -147,19 +148,20 @@ func labelSignature(lps []*dto.LabelPair) string {
 // Figure is one value read from a scrape, ready to become a sample under
 // GuestWorkload.
 type Figure struct {
-	Metric string  // sample metric name, e.g. guest_mem_total
-	Unit   string  // base unit
-	Better string  // higher|lower
-	Value  float64 // in Unit
+	Metric string          // sample metric name, e.g. guest_mem_total
+	Unit   workload.Unit   // base unit
+	Better workload.Better // higher|lower
+	Value  float64         // in Unit
 }
 
 // guestFigures maps the agent's metrics that the runner turns into samples
 // to sample metric names.
 var guestFigures = []struct {
-	family, metric, better string
+	family, metric string
+	better         workload.Better
 }{
-	{proto.MetricGuestMemTotal, "guest_mem_total", "higher"},
-	{proto.MetricGuestMemAvailable, "guest_mem_available", "higher"},
+	{proto.MetricGuestMemTotal, "guest_mem_total", workload.BetterHigher},
+	{proto.MetricGuestMemAvailable, "guest_mem_available", workload.BetterHigher},
 }
 
 // GuestFigures turns the families of an agent scrape into the figures the
@@ -173,7 +175,7 @@ func GuestFigures(families map[string]*dto.MetricFamily) ([]Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Figure{Metric: g.metric, Unit: "bytes", Better: g.better, Value: v})
+		out = append(out, Figure{Metric: g.metric, Unit: workload.UnitBytes, Better: g.better, Value: v})
 	}
 	if out[1].Value > out[0].Value {
 		return nil, fmt.Errorf("metric %s (%v) exceeds %s (%v)", proto.MetricGuestMemAvailable, out[1].Value, proto.MetricGuestMemTotal, out[0].Value)

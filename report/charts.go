@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"vcbench/workload"
 )
 
 // Chart is one rendered chart.
@@ -214,16 +216,16 @@ func chartTitle(f *Family) string {
 	return fmt.Sprintf("%s: %s", f.Workload, unitTitle(f.Unit))
 }
 
-func unitTitle(unit string) string {
+func unitTitle(unit workload.Unit) string {
 	switch unit {
-	case "seconds":
+	case workload.UnitSeconds:
 		return "latency (lower is better)"
-	case "bytes_per_second":
+	case workload.UnitBytesPerSecond:
 		return "throughput (higher is better)"
-	case "ops_per_second":
+	case workload.UnitOpsPerSecond:
 		return "rate (higher is better)"
 	}
-	return unit
+	return string(unit)
 }
 
 // fill paints the canvas white (PNG and SVG alike).

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // RunComparison is a benchstat-style comparison of two runs: every
@@ -24,8 +25,8 @@ type RunComparison struct {
 
 // CompareGroup is the rows of one unit, like one benchstat table.
 type CompareGroup struct {
-	Unit string       `json:"unit"`
-	Rows []CompareRow `json:"rows"`
+	Unit workload.Unit `json:"unit"`
+	Rows []CompareRow  `json:"rows"`
 	// GeomeanOld/New are the geometric means of the medians of the rows
 	// present in both runs (benchstat's geomean row); zero when undefined.
 	GeomeanOld float64 `json:"geomean_old"`
@@ -34,11 +35,11 @@ type CompareGroup struct {
 
 // CompareRow is one metric of one runtime in both runs.
 type CompareRow struct {
-	Key    Key         `json:"key"`
-	Better string      `json:"better"`
-	Old    *Stat       `json:"old,omitempty"`
-	New    *Stat       `json:"new,omitempty"`
-	Cmp    *Comparison `json:"comparison,omitempty"`
+	Key    Key             `json:"key"`
+	Better workload.Better `json:"better"`
+	Old    *Stat           `json:"old,omitempty"`
+	New    *Stat           `json:"new,omitempty"`
+	Cmp    *Comparison     `json:"comparison,omitempty"`
 }
 
 // Regressed reports whether the row is a significant change in the bad
@@ -73,8 +74,8 @@ func CompareRuns(old, new *bench.Run) *RunComparison {
 	}
 	put(os, false)
 	put(ns, true)
-	groups := map[string]*CompareGroup{}
-	var units []string
+	groups := map[workload.Unit]*CompareGroup{}
+	var units []workload.Unit
 	for _, k := range order {
 		sl := idx[k]
 		ref := sl.old
@@ -139,8 +140,8 @@ func runName(r *bench.Run) string {
 	return r.Dir
 }
 
-func unitRank(u string) int {
-	for i, x := range []string{"seconds", "bytes", "ops_per_second", "bytes_per_second"} {
+func unitRank(u workload.Unit) int {
+	for i, x := range []workload.Unit{workload.UnitSeconds, workload.UnitBytes, workload.UnitOpsPerSecond, workload.UnitBytesPerSecond} {
 		if x == u {
 			return i
 		}
@@ -178,7 +179,7 @@ func (rc *RunComparison) Regressions(pct float64) []CompareRow {
 	return out
 }
 
-func statCell(unit string, s *Stat) string {
+func statCell(unit workload.Unit, s *Stat) string {
 	if s == nil || s.N == 0 {
 		return "—"
 	}
@@ -287,22 +288,22 @@ func (rc *RunComparison) WriteJSON(w io.Writer) error {
 		return j
 	}
 	type jrow struct {
-		Workload    string   `json:"workload"`
-		Metric      string   `json:"metric"`
-		Runtime     string   `json:"runtime"`
-		Better      string   `json:"better"`
-		Old         *jstat   `json:"old"`
-		New         *jstat   `json:"new"`
-		P           *float64 `json:"p,omitempty"`
-		Change      *float64 `json:"change,omitempty"`
-		Significant bool     `json:"significant"`
-		Worse       bool     `json:"worse"`
+		Workload    string          `json:"workload"`
+		Metric      string          `json:"metric"`
+		Runtime     string          `json:"runtime"`
+		Better      workload.Better `json:"better"`
+		Old         *jstat          `json:"old"`
+		New         *jstat          `json:"new"`
+		P           *float64        `json:"p,omitempty"`
+		Change      *float64        `json:"change,omitempty"`
+		Significant bool            `json:"significant"`
+		Worse       bool            `json:"worse"`
 	}
 	type jgroup struct {
-		Unit       string  `json:"unit"`
-		Rows       []jrow  `json:"rows"`
-		GeomeanOld float64 `json:"geomean_old,omitempty"`
-		GeomeanNew float64 `json:"geomean_new,omitempty"`
+		Unit       workload.Unit `json:"unit"`
+		Rows       []jrow        `json:"rows"`
+		GeomeanOld float64       `json:"geomean_old,omitempty"`
+		GeomeanNew float64       `json:"geomean_new,omitempty"`
 	}
 	out := struct {
 		Old    string   `json:"old"`

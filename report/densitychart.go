@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"vcbench/workload"
 )
 
 // Density chart kinds; explain keys its notes by them.
@@ -33,8 +35,9 @@ type densityLine struct {
 
 // densityChart is a density chart before drawing.
 type densityChart struct {
-	id, title, xlabel, unit string
-	lines                   []densityLine
+	id, title, xlabel string
+	unit              workload.Unit
+	lines             []densityLine
 	// percent draws a 0..100 % axis (values are ratios 0..1).
 	percent bool
 }
@@ -46,11 +49,11 @@ func densityCharts(m *Model) []densityChart {
 		return nil
 	}
 	startup := densityChart{id: densityStartup, title: "Startup time of the k-th instance (the others keep running)",
-		xlabel: "k-th instance started (log scale)", unit: "seconds"}
+		xlabel: "k-th instance started (log scale)", unit: workload.UnitSeconds}
 	mem := densityChart{id: densityMemory, title: "Memory per instance as instances are added",
-		xlabel: "k = instances running (log scale)", unit: "bytes"}
+		xlabel: "k = instances running (log scale)", unit: workload.UnitBytes}
 	cpu := densityChart{id: densityCPU, title: "Host CPU busy during each step",
-		xlabel: "k = instances running (log scale)", unit: "ratio", percent: true}
+		xlabel: "k = instances running (log scale)", unit: workload.UnitRatio, percent: true}
 	for i, d := range m.Density {
 		ser := d.Series()
 		var ready plotter.XYs

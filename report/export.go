@@ -10,35 +10,36 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // benchUnit maps a results unit to the Go benchmark format's unit; the
 // "better" direction is declared with Unit metadata lines so that
 // benchstat colours changes correctly.
-func benchUnit(unit string) string {
+func benchUnit(unit workload.Unit) string {
 	switch unit {
-	case "seconds":
+	case workload.UnitSeconds:
 		return "sec/op"
-	case "bytes":
+	case workload.UnitBytes:
 		return "B"
-	case "bytes_per_second":
+	case workload.UnitBytesPerSecond:
 		return "B/s"
-	case "ops_per_second":
+	case workload.UnitOpsPerSecond:
 		return "ops/s"
 	}
-	return strings.ReplaceAll(unit, " ", "_")
+	return strings.ReplaceAll(string(unit), " ", "_")
 }
 
 // benchName turns a workload name into a benchmark name: "cpu" → "CPU",
 // "network" → "Network".
-func benchName(workload string) string {
-	switch workload {
+func benchName(wl string) string {
+	switch wl {
 	case "cpu":
 		return "CPU"
 	case "":
 		return "Unknown"
 	}
-	return strings.ToUpper(workload[:1]) + workload[1:]
+	return strings.ToUpper(wl[:1]) + wl[1:]
 }
 
 // nameValue keeps a sub-benchmark value free of the characters that the
@@ -68,8 +69,8 @@ func WriteBenchfmt(w io.Writer, run *bench.Run) error {
 	var units []string
 	for _, s := range run.Samples {
 		u := benchUnit(s.Unit)
-		if _, ok := better[u]; !ok && (s.Better == "higher" || s.Better == "lower") {
-			better[u] = s.Better
+		if _, ok := better[u]; !ok && s.Better.Valid() {
+			better[u] = string(s.Better)
 			units = append(units, u)
 		}
 	}

@@ -5,14 +5,16 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"vcbench/workload"
 )
 
 // scale picks a display unit for values of a base unit whose typical
 // magnitude is v, and returns the divisor and its label.
-func scale(unit string, v float64) (div float64, label string) {
+func scale(unit workload.Unit, v float64) (div float64, label string) {
 	v = math.Abs(v)
 	switch unit {
-	case "seconds":
+	case workload.UnitSeconds:
 		switch {
 		case v == 0 || v >= 1:
 			return 1, "s"
@@ -23,7 +25,7 @@ func scale(unit string, v float64) (div float64, label string) {
 		default:
 			return 1e-9, "ns"
 		}
-	case "bytes":
+	case workload.UnitBytes:
 		switch {
 		case v >= 1<<30:
 			return 1 << 30, "GiB"
@@ -34,7 +36,7 @@ func scale(unit string, v float64) (div float64, label string) {
 		default:
 			return 1, "B"
 		}
-	case "bytes_per_second":
+	case workload.UnitBytesPerSecond:
 		switch {
 		case v >= 1<<30:
 			return 1 << 30, "GiB/s"
@@ -45,7 +47,7 @@ func scale(unit string, v float64) (div float64, label string) {
 		default:
 			return 1, "B/s"
 		}
-	case "ops_per_second":
+	case workload.UnitOpsPerSecond:
 		switch {
 		case v >= 1e9:
 			return 1e9, "G ops/s"
@@ -57,11 +59,11 @@ func scale(unit string, v float64) (div float64, label string) {
 			return 1, "ops/s"
 		}
 	}
-	return 1, unit
+	return 1, string(unit)
 }
 
 // formatValue prints v in a readable unit with three significant digits.
-func formatValue(unit string, v float64) string {
+func formatValue(unit workload.Unit, v float64) string {
 	if math.IsNaN(v) {
 		return "—"
 	}
@@ -96,15 +98,15 @@ func formatRatio(r float64) string {
 }
 
 // shortUnit is the unit label used in chart file names and headings.
-func shortUnit(unit string) string {
+func shortUnit(unit workload.Unit) string {
 	switch unit {
-	case "seconds":
+	case workload.UnitSeconds:
 		return "time"
-	case "bytes":
+	case workload.UnitBytes:
 		return "bytes"
-	case "bytes_per_second":
+	case workload.UnitBytesPerSecond:
 		return "throughput"
-	case "ops_per_second":
+	case workload.UnitOpsPerSecond:
 		return "rate"
 	}
 	return strings.Map(func(r rune) rune {
@@ -112,5 +114,5 @@ func shortUnit(unit string) string {
 			return r
 		}
 		return '-'
-	}, strings.ToLower(unit))
+	}, strings.ToLower(string(unit)))
 }

@@ -12,6 +12,7 @@ import (
 
 	"vcbench/agent/proto"
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // Input is one run shown in a report, with the label it is drawn under
@@ -72,8 +73,8 @@ type Ratio struct {
 	Workload string
 	Metric   string
 	Runtime  string
-	Unit     string
-	Better   string
+	Unit     workload.Unit
+	Better   workload.Better
 	Native   Stat
 	Stat     Stat
 	// Raw is runtime ÷ native of the medians.
@@ -91,7 +92,7 @@ type Family struct {
 	ID       string // file name stem, e.g. "cpu-rate"
 	Kind     string // "bars", "startup-box", "startup-phases", "host-cpu"
 	Workload string
-	Unit     string
+	Unit     workload.Unit
 	Metrics  []string
 	Series   []string
 	Stats    map[string]map[string]Stat // metric → series → stat
@@ -160,7 +161,7 @@ func runEnv(label string, r *bench.Run) RunEnv {
 	case "":
 		e.Problem = "status unknown"
 	default:
-		e.Problem = r.Info.Status
+		e.Problem = string(r.Info.Status)
 		if r.Info.Reason != "" {
 			e.Problem += ": " + r.Info.Reason
 		}
@@ -245,12 +246,12 @@ func ratios(stats []Stat) []Ratio {
 func families(stats []Stat) []Family {
 	var out []Family
 	index := map[string]int{}
-	add := func(id, kind, workload, unit string, s Stat) {
+	add := func(id, kind, wl string, unit workload.Unit, s Stat) {
 		i, ok := index[id]
 		if !ok {
 			i = len(out)
 			index[id] = i
-			out = append(out, Family{ID: id, Kind: kind, Workload: workload, Unit: unit, Stats: map[string]map[string]Stat{}})
+			out = append(out, Family{ID: id, Kind: kind, Workload: wl, Unit: unit, Stats: map[string]map[string]Stat{}})
 		}
 		f := &out[i]
 		metric := s.Metric

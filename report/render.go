@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // Options control a report.
@@ -348,7 +349,7 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 	}
 	for i := range m.Density {
 		d := &m.Density[i]
-		sw := htmlSweep{ID: "density-" + shortUnit(d.Series()), Series: d.Series(), Table: m.densityTable(d)}
+		sw := htmlSweep{ID: "density-" + shortUnit(workload.Unit(d.Series())), Series: d.Series(), Table: m.densityTable(d)}
 		for _, note := range []string{m.densityFitsNote(d), m.densityVMNote(d)} {
 			if note != "" {
 				sw.Notes = append(sw.Notes, note)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -144,7 +145,7 @@ func TestCompareKnownAnswers(t *testing.T) {
 	tests := []struct {
 		name        string
 		old, new    []float64
-		better      string
+		better      workload.Better
 		significant bool
 		worse       bool
 		delta       string
@@ -310,7 +311,7 @@ func writeRun(t *testing.T, info bench.RunInfo, samples []bench.Sample) *bench.R
 }
 
 func TestMissingPieces(t *testing.T) {
-	smp := func(rt, wl, metric, unit, better string, vals ...float64) []bench.Sample {
+	smp := func(rt, wl, metric string, unit workload.Unit, better workload.Better, vals ...float64) []bench.Sample {
 		var out []bench.Sample
 		for i, v := range vals {
 			out = append(out, bench.Sample{Scenario: "t", Runtime: rt, Workload: wl, Metric: metric, Unit: unit, Better: better, Trial: i, Value: v})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/perf/benchmath"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // Confidence is the confidence level of every interval in a report.
@@ -53,13 +54,13 @@ func (k Key) String() string {
 // distribution.
 type Stat struct {
 	Key
-	Unit   string    `json:"unit"`
-	Better string    `json:"better"` // higher|lower
-	N      int       `json:"n"`
-	Median float64   `json:"median"`
-	Lo     float64   `json:"lo"` // lower bound of the CI; -Inf when N is too small
-	Hi     float64   `json:"hi"` // upper bound of the CI; +Inf when N is too small
-	Values []float64 `json:"values"`
+	Unit   workload.Unit   `json:"unit"`
+	Better workload.Better `json:"better"`
+	N      int             `json:"n"`
+	Median float64         `json:"median"`
+	Lo     float64         `json:"lo"` // lower bound of the CI; -Inf when N is too small
+	Hi     float64         `json:"hi"` // upper bound of the CI; +Inf when N is too small
+	Values []float64       `json:"values"`
 	// Warnings are benchmath's notes, e.g. "need >= 6 samples for
 	// confidence interval at level 0.95".
 	Warnings []string `json:"warnings,omitempty"`
@@ -83,7 +84,7 @@ func (s Stat) CIPct() string {
 }
 
 // HigherIsBetter reports whether larger values of this metric are better.
-func (s Stat) HigherIsBetter() bool { return s.Better == "higher" }
+func (s Stat) HigherIsBetter() bool { return s.Better == workload.BetterHigher }
 
 // Summarize groups samples by (runtime, workload, metric) and computes one
 // Stat for each, in a stable order (workload, metric, then runtime in the
@@ -133,7 +134,7 @@ func Summarize(label string, samples []bench.Sample) []Stat {
 }
 
 // NewStat summarises values as if they were the samples of k.
-func NewStat(k Key, unit, better string, values []float64) Stat {
+func NewStat(k Key, unit workload.Unit, better workload.Better, values []float64) Stat {
 	return finish(Stat{Key: k, Unit: unit, Better: better, Values: append([]float64(nil), values...)})
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"vcbench/workload"
 )
 
 // table is a rendered table shared by the HTML and Markdown writers.
@@ -40,7 +42,7 @@ func (m *Model) metricRows() [][2]string {
 	return out
 }
 
-func betterText(lang, better string) string {
+func betterText(lang string, better workload.Better) string {
 	if better == "higher" {
 		return t(lang, "higher")
 	}
@@ -119,7 +121,7 @@ func (m *Model) ratioTable() table {
 func (m *Model) envTable(e RunEnv) table {
 	L := m.Lang
 	in := e.Info
-	status := in.Status
+	status := string(in.Status)
 	if in.Reason != "" {
 		status += " (" + in.Reason + ")"
 	}

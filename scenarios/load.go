@@ -5,12 +5,16 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -65,18 +69,36 @@ func Open(nameOrPath string) (*Scenario, error) {
 	return Parse(nameOrPath, b)
 }
 
-// Parse decodes and validates scenario text. file names the source in errors.
-func Parse(file string, text []byte) (*Scenario, error) {
-	var s Scenario
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
+// Parse decodes and validates scenario text. file names the source in
+// errors. Every error it returns is an *Error located at file:line:col.
+func Parse(file string, text []byte) (s *Scenario, err error) {
+	defer func() {
 		var e *Error
 		if errors.As(err, &e) {
 			e.File = file
+			if e.Line < 1 {
+				e.Line, e.Col = 1, 1
+			}
+			err = e
+		}
+	}()
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(text)).Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Line: 1, Col: 1, Msg: "the file is empty: a scenario needs runtimes and workloads"}
+		}
+		return nil, syntaxError(err, text)
+	}
+	if len(root.Content) == 0 || root.Content[0].ShortTag() == "!!null" {
+		return nil, &Error{Line: root.Line, Col: root.Column, Msg: "the scenario is empty: it needs runtimes and workloads"}
+	}
+	s = &Scenario{}
+	if err := root.Decode(s); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
 			return nil, e
 		}
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, typeError(err, &root)
 	}
 	s.Source = file
 	s.Text = text
@@ -84,45 +106,169 @@ func Parse(file string, text []byte) (*Scenario, error) {
 		s.Name = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "builtin:"), filepath.Ext(file))
 	}
 	if err := s.validate(); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.File = file
-		}
 		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }
 
-// positions remembers where each key of a mapping was written.
-type positions map[string][2]int
+// yamlLine matches the line yaml.v3 puts in its messages ("line 3: ...").
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-func (p positions) has(key string) bool { _, ok := p[key]; return ok }
+// syntaxError locates a yaml.v3 parse error. Its messages carry a line and
+// no column, so the column is 1; messages without a line (bad UTF-8, a
+// control character) are located at the first byte that YAML refuses.
+func syntaxError(err error, text []byte) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{Line: line, Col: 1, Msg: m[2]}
+	}
+	line, col := badByte(text)
+	return &Error{Line: line, Col: col, Msg: msg}
+}
 
+// badByte returns the position of the first byte that is not printable
+// YAML (invalid UTF-8 or a control character), or 1:1 when there is none.
+func badByte(text []byte) (line, col int) {
+	line, col = 1, 1
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRune(text[i:])
+		if (r == utf8.RuneError && n <= 1) || !yamlPrintable(r) {
+			return line, col
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return 1, 1
+}
+
+// yamlPrintable is YAML 1.2's c-printable (as yaml.v3 checks it), with the
+// byte-order mark.
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r >= 0x20 && r <= 0x7e, r == 0x85,
+		r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= 0x10ffff:
+		return true
+	}
+	return false
+}
+
+// typeError locates yaml.v3's first "cannot unmarshal" error at the node
+// it names (the first scalar on its line whose text it quotes) and names
+// that node's key path.
+func typeError(err error, root *yaml.Node) *Error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return &Error{Line: 1, Col: 1, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	m := yamlLine.FindStringSubmatch(te.Errors[0])
+	if m == nil {
+		return &Error{Line: 1, Col: 1, Msg: te.Errors[0]}
+	}
+	line, _ := strconv.Atoi(m[1])
+	e := &Error{Line: line, Col: 1, Msg: m[2]}
+	if len(te.Errors) > 1 {
+		e.Msg += fmt.Sprintf(" (and %d more)", len(te.Errors)-1)
+	}
+	quoted := ""
+	if _, q, ok := strings.Cut(m[2], "`"); ok {
+		quoted, _, _ = strings.Cut(q, "`")
+		quoted = strings.TrimSuffix(quoted, "...")
+	}
+	var best *yaml.Node
+	var bestPath string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if n == nil || best != nil && n.Line > line {
+			return
+		}
+		if n.Line == line && (best == nil || n.Kind == yaml.ScalarNode && quoted != "" && strings.HasPrefix(n.Value, quoted) && !strings.HasPrefix(best.Value, quoted)) {
+			best, bestPath = n, path
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				walk(n.Content[i+1], p)
+			}
+		}
+	}
+	walk(root, "")
+	if best != nil {
+		e.Col, e.Field = best.Column, bestPath
+	}
+	return e
+}
+
+// positions remembers where a mapping and each of its keys were written.
+type positions struct {
+	at   [2]int            // the mapping itself
+	keys map[string][2]int // each key
+}
+
+func (p positions) has(key string) bool { _, ok := p.keys[key]; return ok }
+
+// errorf makes an error at key, or at the mapping when key is absent.
 func (p positions) errorf(key, field, format string, args ...any) *Error {
-	at := p[key]
+	at, ok := p.keys[key]
+	if !ok {
+		at = p.at
+	}
 	return &Error{Line: at[0], Col: at[1], Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // strictKeys rejects keys that the struct type t does not declare and
 // returns where each key is.
 func strictKeys(n *yaml.Node, t reflect.Type) (positions, error) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	if n.Kind != yaml.MappingNode {
-		return nil, &Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("expected a mapping, found %s", kindName(n))}
+		return positions{}, &Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("expected a mapping, found %s", kindName(n))}
 	}
 	allowed := yamlKeys(t)
-	pos := positions{}
+	pos := positions{at: [2]int{n.Line, n.Column}, keys: map[string][2]int{}}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !contains(allowed, k.Value) {
-			return nil, &Error{Line: k.Line, Col: k.Column, Field: k.Value,
+			return pos, &Error{Line: k.Line, Col: k.Column, Field: k.Value,
 				Msg: fmt.Sprintf("unknown key (allowed: %s)", strings.Join(allowed, ", "))}
 		}
 		if pos.has(k.Value) {
-			return nil, &Error{Line: k.Line, Col: k.Column, Field: k.Value, Msg: "key given twice"}
+			return pos, &Error{Line: k.Line, Col: k.Column, Field: k.Value, Msg: "key given twice"}
 		}
-		pos[k.Value] = [2]int{k.Line, k.Column}
+		pos.keys[k.Value] = [2]int{k.Line, k.Column}
 	}
 	return pos, nil
+}
+
+// valueAt names the key of mapping n whose value starts at e's position,
+// for errors (a bad duration) that know their node but not their key.
+func valueAt(n *yaml.Node, e *Error) string {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if v := n.Content[i+1]; v.Line == e.Line && v.Column == e.Col {
+			return n.Content[i].Value
+		}
+	}
+	return ""
 }
 
 func kindName(n *yaml.Node) string {
@@ -153,9 +299,9 @@ func yamlKeys(t reflect.Type) []string {
 	return keys
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
 			return true
 		}
 	}
@@ -197,17 +343,24 @@ func (d *Density) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	if err := n.Decode((*plain)(d)); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Field == "" {
+			if k := valueAt(n, e); k != "" {
+				e.Field = "density." + k
+			}
+		}
 		return err
 	}
 	d.pos = pos
 	return nil
 }
 
-// UnmarshalYAML parses "30s"-style durations.
+// UnmarshalYAML parses "30s"-style durations, which must be above zero:
+// a time-out is left out of the file to take its default.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		return &Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("%q is not a duration such as 30s or 2m", n.Value)}
+	if err != nil || v <= 0 {
+		return &Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("%q is not a duration above 0 such as 30s or 2m (leave the key out for the default)", n.Value)}
 	}
 	d.D = v
 	return nil
@@ -227,6 +380,9 @@ var runtimeKeys = map[RuntimeKind][]string{
 
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
+// rtType is RuntimeConfig's type, for its YAML keys.
+var rtType = reflect.TypeOf(RuntimeConfig{})
+
 func (s *Scenario) validate() error {
 	top := func(field, format string, args ...any) error {
 		return s.pos.errorf(field, field, format, args...)
@@ -234,14 +390,16 @@ func (s *Scenario) validate() error {
 	if !s.pos.has("trials") {
 		s.Trials = DefaultTrials
 	}
-	if s.Trials < 1 {
-		return top("trials", "%d is below 1", s.Trials)
+	if s.Trials < MinTrials || s.Trials > MaxTrials {
+		return top("trials", "%v", rangeError(s.Trials, MinTrials, MaxTrials))
 	}
-	if s.Trials > 10000 {
-		return top("trials", "%d is above 10000", s.Trials)
+	if s.Warmup < 0 || s.Warmup > MaxWarmup {
+		return top("warmup", "%v", rangeError(s.Warmup, 0, MaxWarmup))
 	}
-	if s.Warmup < 0 {
-		return top("warmup", "%d is below 0", s.Warmup)
+	for _, key := range []string{"start", "workload", "stop"} {
+		if s.Timeouts.pos.has(key) && s.Timeouts.get(key).D <= 0 {
+			return s.Timeouts.pos.errorf(key, "timeouts."+key, "must be a duration above 0 such as 30s (leave the key out for the default)")
+		}
 	}
 	if len(s.Runtimes) == 0 {
 		return top("runtimes", "at least one runtime is needed (allowed kinds: %v)", RuntimeKinds)
@@ -266,7 +424,7 @@ func (s *Scenario) validate() error {
 		w := &s.Workloads[i]
 		field := fmt.Sprintf("workloads[%d]", i)
 		if !w.pos.has("kind") {
-			return &Error{Field: field + ".kind", Msg: fmt.Sprintf("missing (allowed: %v)", workload.Kinds)}
+			return w.pos.errorf("kind", field+".kind", "missing (allowed: %v)", workload.Kinds)
 		}
 		if j, dup := seen[w.Kind]; dup {
 			return w.pos.errorf("kind", field+".kind", "%s is already workloads[%d]: its samples would collide; use a second scenario to compare parameters", w.Kind, j)
@@ -275,7 +433,7 @@ func (s *Scenario) validate() error {
 		if key, err := w.Params.Validate(); err != nil {
 			return w.pos.errorf(key, field+"."+key, "%v", err)
 		}
-		for key := range w.pos {
+		for key := range w.pos.keys {
 			if !workload.Applies(w.Kind, key) {
 				return w.pos.errorf(key, field+"."+key, "does not apply to workload %s (allowed: %s)",
 					w.Kind, strings.Join(workload.AllowedKeys(w.Kind), ", "))
@@ -286,71 +444,123 @@ func (s *Scenario) validate() error {
 		if err := d.validate(); err != nil {
 			return err
 		}
-		for rt, n := range d.MaxInstances {
+		for _, rt := range sortedKeys(d.MaxInstances) {
 			if !names[rt] {
 				return d.pos.errorf("max_instances", "density.max_instances."+rt, "no runtime is named %q", rt)
 			}
-			if n < 1 {
+			if n := d.MaxInstances[rt]; n < 1 {
 				return d.pos.errorf("max_instances", "density.max_instances."+rt, "%d is below 1", n)
 			}
+		}
+	}
+	return s.checkHostnames()
+}
+
+// checkHostnames makes sure that the hostname a container runtime derives
+// from its instances' names (when the file sets none) is one the kernel
+// takes, up to the last instance the scenario starts.
+func (s *Scenario) checkHostnames() error {
+	for i := range s.Runtimes {
+		r := &s.Runtimes[i]
+		if r.Hostname != "" || !contains(r.Kind.Keys(), "hostname") {
+			continue
+		}
+		name := r.RuntimeName()
+		last := InstanceName(name, len(s.Runtimes)*(s.Warmup+s.Trials))
+		if s.Density != nil {
+			steps := s.Density.StepsFor(name)
+			last = DensityInstanceName(name, steps[len(steps)-1])
+		}
+		if err := ValidHostname(last); err != nil {
+			key := "name"
+			if !r.pos.has(key) {
+				key = "kind"
+			}
+			return r.pos.errorf(key, fmt.Sprintf("runtimes[%d].name", i),
+				"the default hostname, the instance name, would be %v; shorten the name or set hostname", err)
 		}
 	}
 	return nil
 }
 
+// SetTrials overrides the number of trials (`vcbench run --trials`) with
+// the loader's limits; the error names no position.
+func (s *Scenario) SetTrials(n int) error {
+	if n < MinTrials || n > MaxTrials {
+		return rangeError(n, MinTrials, MaxTrials)
+	}
+	old := s.Trials
+	s.Trials = n
+	if err := s.checkHostnames(); err != nil {
+		s.Trials = old
+		var e *Error
+		if errors.As(err, &e) {
+			return fmt.Errorf("%s: %s", e.Field, e.Msg)
+		}
+		return err
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func (r *RuntimeConfig) validate(field string) error {
 	if !r.pos.has("kind") {
-		return &Error{Field: field + ".kind", Msg: fmt.Sprintf("missing (allowed: %v)", RuntimeKinds)}
+		return r.pos.errorf("kind", field+".kind", "missing (allowed: %v)", RuntimeKinds)
 	}
 	if !r.Kind.Valid() {
 		return r.pos.errorf("kind", field+".kind", "%q is not a runtime (allowed: %v)", r.Kind, RuntimeKinds)
 	}
-	allowed := append(append([]string{}, commonRuntimeKeys...), runtimeKeys[r.Kind]...)
-	for key := range r.pos {
-		if !contains(allowed, key) {
+	allowed := r.Kind.Keys()
+	for _, key := range yamlKeys(rtType) {
+		if r.pos.has(key) && !contains(allowed, key) {
 			return r.pos.errorf(key, field+"."+key, "does not apply to runtime %s (allowed: %s)", r.Kind, strings.Join(allowed, ", "))
 		}
 	}
-	if r.pos.has("vcpus") {
-		if r.VCPUs < 1 {
-			return r.pos.errorf("vcpus", field+".vcpus", "%d is below 1", r.VCPUs)
-		}
-		if r.VCPUs > 256 {
-			return r.pos.errorf("vcpus", field+".vcpus", "%d is above 256", r.VCPUs)
-		}
-	} else {
+	// Zero and empty mean "the default" to Validate; written out they are errors.
+	if r.pos.has("name") && r.Name == "" {
+		return r.pos.errorf("name", field+".name", "%v", ValidName(""))
+	}
+	if r.pos.has("hostname") && r.Hostname == "" {
+		return r.pos.errorf("hostname", field+".hostname", "%v", ValidHostname(""))
+	}
+	if lo, hi := VCPURange(r.Kind); r.pos.has("vcpus") && r.VCPUs == 0 {
+		return r.pos.errorf("vcpus", field+".vcpus", "%v", rangeError(0, lo, hi))
+	}
+	if lo, hi := MemoryRange(r.Kind); r.pos.has("memory_mib") && r.MemoryMiB == 0 {
+		return r.pos.errorf("memory_mib", field+".memory_mib", "%v", rangeError(0, lo, hi))
+	}
+	if r.pos.has("accel") && r.Accel == "" {
+		return r.pos.errorf("accel", field+".accel", "%v", notAllowed(r.Accel, Accels))
+	}
+	if r.pos.has("machine") && r.Machine == "" {
+		return r.pos.errorf("machine", field+".machine", "%v", notAllowed(r.Machine, Machines))
+	}
+	if r.pos.has("network") && r.Network == "" {
+		return r.pos.errorf("network", field+".network", "%v", notAllowed(r.Network, NetworksFor(r.Kind)))
+	}
+	if !r.pos.has("vcpus") {
 		r.VCPUs = DefaultVCPUs
 	}
-	if r.pos.has("memory_mib") {
-		if r.MemoryMiB < 32 {
-			return r.pos.errorf("memory_mib", field+".memory_mib", "%d is below 32", r.MemoryMiB)
-		}
-		if r.MemoryMiB > 1<<20 {
-			return r.pos.errorf("memory_mib", field+".memory_mib", "%d is above %d", r.MemoryMiB, 1<<20)
-		}
-	} else if r.Kind != Native {
+	if !r.pos.has("memory_mib") && r.Kind != Native {
 		r.MemoryMiB = DefaultMemoryMiB
 	}
-	oneOf := func(key, v string, allowed ...string) error {
-		if r.pos.has(key) && !contains(allowed, v) {
-			return r.pos.errorf(key, field+"."+key, "%q is not allowed (allowed: %s)", v, strings.Join(allowed, ", "))
-		}
-		return nil
+	if key, err := r.Validate(); err != nil {
+		return r.pos.errorf(key, field+"."+key, "%v", err)
 	}
-	netAllowed := []string{"veth"}
-	if r.Kind == VM {
-		netAllowed = []string{"user", "tap"}
-	}
-	return errors.Join(
-		oneOf("accel", r.Accel, "auto", "kvm", "tcg"),
-		oneOf("machine", r.Machine, "microvm", "q35"),
-		oneOf("network", r.Network, netAllowed...),
-	)
+	return nil
 }
 
 func (d *Density) validate() error {
 	if len(d.Steps) == 0 {
-		return d.pos.errorf("density", "density.steps", "at least one step is needed, e.g. [1, 2, 4, 8]")
+		return d.pos.errorf("steps", "density.steps", "at least one step is needed, e.g. [1, 2, 4, 8]")
 	}
 	prev := 0
 	for i, k := range d.Steps {
@@ -365,13 +575,17 @@ func (d *Density) validate() error {
 	if d.BudgetMiB < 0 {
 		return d.pos.errorf("budget_mib", "density.budget_mib", "%d is below 0", d.BudgetMiB)
 	}
-	if d.Workload != "" && !workload.Kind(d.Workload).Valid() {
+	if d.pos.has("max_start") && d.MaxStart.D <= 0 {
+		return d.pos.errorf("max_start", "density.max_start", "must be a duration above 0 such as 90s (leave the key out for no limit)")
+	}
+	if d.pos.has("workload") && !d.Workload.Valid() {
 		return d.pos.errorf("workload", "density.workload", "%q is not a workload (allowed: %v)", d.Workload, workload.Kinds)
 	}
 	return nil
 }
 
-// UnmarshalYAML decodes the top level, rejecting unknown keys with their position.
+// UnmarshalYAML decodes the top level, rejecting unknown keys with their
+// position, and locates runtime and workload entries written as null.
 func (s *Scenario) UnmarshalYAML(n *yaml.Node) error {
 	type plain Scenario
 	pos, err := strictKeys(n, reflect.TypeOf(plain{}))
@@ -382,14 +596,57 @@ func (s *Scenario) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	s.pos = pos
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		v := n.Content[i+1]
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
+		for j, el := range v.Content {
+			at := [2]int{el.Line, el.Column}
+			switch n.Content[i].Value {
+			case "runtimes":
+				if j < len(s.Runtimes) && s.Runtimes[j].pos.at == [2]int{} {
+					s.Runtimes[j].pos.at = at
+				}
+			case "workloads":
+				if j < len(s.Workloads) && s.Workloads[j].pos.at == [2]int{} {
+					s.Workloads[j].pos.at = at
+				}
+			}
+		}
+	}
 	return nil
 }
 
 // UnmarshalYAML decodes the time-outs, rejecting unknown keys.
 func (t *Timeouts) UnmarshalYAML(n *yaml.Node) error {
 	type plain Timeouts
-	if _, err := strictKeys(n, reflect.TypeOf(plain{})); err != nil {
+	pos, err := strictKeys(n, reflect.TypeOf(plain{}))
+	if err != nil {
 		return err
 	}
-	return n.Decode((*plain)(t))
+	if err := n.Decode((*plain)(t)); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Field == "" {
+			if k := valueAt(n, e); k != "" {
+				e.Field = "timeouts." + k
+			}
+		}
+		return err
+	}
+	t.pos = pos
+	return nil
+}
+
+func (t *Timeouts) get(key string) Duration {
+	switch key {
+	case "start":
+		return t.Start
+	case "workload":
+		return t.Workload
+	}
+	return t.Stop
 }

@@ -46,7 +46,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("native defaults: %+v", n)
 	}
 	v := s.Runtimes[1]
-	if v.RuntimeName() != "vm-tap" || v.VCPUs != 2 || v.MemoryMiB != 512 || v.Accel != "tcg" || v.Machine != "q35" || v.Network != "tap" {
+	if v.RuntimeName() != "vm-tap" || v.VCPUs != 2 || v.MemoryMiB != 512 || v.Accel != AccelTCG || v.Machine != MachineQ35 || v.Network != NetworkTap {
 		t.Errorf("vm settings: %+v", v)
 	}
 	if w := s.Workloads[0]; w.Kind != "cpu" || w.Iterations != 10 || w.Threads != 2 {
@@ -57,42 +57,141 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
-func TestParseErrors(t *testing.T) {
-	rt := "runtimes:\n  - kind: native\n"
+// TestParseLimits accepts the edges of every limit.
+func TestParseLimits(t *testing.T) {
 	wl := "workloads:\n  - kind: cpu\n"
-	cases := []struct {
-		name, text, want string
-	}{
-		{"unknown top key", "trialz: 3\n" + rt + wl, "t.yaml:1:1: trialz: unknown key (allowed: name, description, trials, warmup, timeouts, runtimes, workloads, density)"},
-		{"trials zero", "trials: 0\n" + rt + wl, "t.yaml:1:1: trials: 0 is below 1"},
-		{"warmup negative", "warmup: -1\n" + rt + wl, "t.yaml:1:1: warmup: -1 is below 0"},
-		{"no runtimes", wl, "runtimes: at least one runtime is needed"},
-		{"no workloads", rt, "workloads: at least one workload is needed"},
-		{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
-		{"bad kind", "runtimes:\n  - kind: docker\n" + wl, `t.yaml:2:5: runtimes[0].kind: "docker" is not a runtime`},
-		{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "runtimes[0].kind: missing"},
-		{"vcpus zero", "runtimes:\n  - kind: vm\n    vcpus: 0\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 0 is below 1"},
-		{"vcpus huge", "runtimes:\n  - kind: vm\n    vcpus: 1000\n" + wl, "runtimes[0].vcpus: 1000 is above 256"},
-		{"memory small", "runtimes:\n  - kind: vm\n    memory_mib: 8\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 8 is below 32"},
-		{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native"},
-		{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus)"},
-		{"bad accel", "runtimes:\n  - kind: vm\n    accel: hvf\n" + wl, `runtimes[0].accel: "hvf" is not allowed (allowed: auto, kvm, tcg)`},
-		{"bad machine", "runtimes:\n  - kind: vm\n    machine: pc\n" + wl, `runtimes[0].machine: "pc" is not allowed (allowed: microvm, q35)`},
-		{"vm network veth", "runtimes:\n  - kind: vm\n    network: veth\n" + wl, `runtimes[0].network: "veth" is not allowed (allowed: user, tap)`},
-		{"duplicate names", "runtimes:\n  - kind: vm\n  - kind: vm\n" + wl, `runtimes[1].name: runtime name "vm" is used twice`},
-		{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
-		{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload`},
-		{"param not for workload", rt + "workloads:\n  - kind: cpu\n    size_mib: 4\n", "t.yaml:5:5: workloads[0].size_mib: does not apply to workload cpu (allowed: kind, iterations, threads)"},
-		{"negative param", rt + "workloads:\n  - kind: disk\n    ops: -5\n", "t.yaml:5:5: workloads[0].ops: -5 is below 0"},
-		{"unknown workload key", rt + "workloads:\n  - kind: disk\n    bs: 4k\n", "t.yaml:5:5: bs: unknown key"},
-		{"bad duration", "timeouts:\n  start: soon\n" + rt + wl, `t.yaml:2:10: "soon" is not a duration`},
-		{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
-		{"wrong type", "trials: many\n" + rt + wl, "cannot unmarshal"},
-		{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
-		{"workload twice", rt + "workloads:\n  - kind: cpu\n  - kind: cpu\n    threads: 1\n", "t.yaml:5:5: workloads[1].kind: cpu is already workloads[0]"},
-		{"density steps order", rt + "density:\n  steps: [1, 4, 2]\n", "density.steps[2]: 2 must be above the step before (4)"},
+	for name, text := range map[string]string{
+		"vm at its limits":            "runtimes:\n  - kind: vm\n    vcpus: 64\n    memory_mib: 64\n  - kind: vm\n    name: big\n    memory_mib: 1048576\n" + wl,
+		"container above host CPUs":   "runtimes:\n  - kind: container\n    vcpus: 256\n    memory_mib: 32\n" + wl,
+		"native above host CPUs":      "runtimes:\n  - kind: native\n    vcpus: 256\n" + wl,
+		"hostname of 64 bytes":        "runtimes:\n  - kind: container\n    hostname: HOST64\n" + wl,
+		"name of 63 bytes on a vm":    "runtimes:\n  - kind: vm\n    name: NAME63\n" + wl,
+		"name of 61 bytes, container": "runtimes:\n  - kind: container\n    name: NAME61\n" + wl,
+		"trials and warmup at limits": "trials: 10000\nwarmup: 10000\nruntimes:\n  - kind: native\n" + wl,
+		"names with _ and .":          "runtimes:\n  - kind: oci-crun\n    name: crun_1.8\n    hostname: _h.x-1\n" + wl,
+	} {
+		text = strings.NewReplacer("HOST64", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "NAME63", strings.Repeat("v", 63), "NAME61", strings.Repeat("n", 61)).Replace(text)
+		if _, err := Parse("t.yaml", []byte(text)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
-	for _, c := range cases {
+}
+
+// errorCases are scenario texts that the loader refuses, with what its
+// error must contain: the file:line:col, the field and the allowed range
+// or values. FuzzLoad starts from them too.
+var errorCases = []struct {
+	name, text, want string
+}{
+	// The file as a whole.
+	{"empty file", "", "t.yaml:1:1: the file is empty"},
+	{"only a comment", "# nothing\n", "t.yaml:1:1: the file is empty"},
+	{"null document", "~\n", "t.yaml:1:1: the scenario is empty"},
+	{"a list", "- a\n", "t.yaml:1:1: expected a mapping, found a list"},
+	{"syntax error", "name: x\ntrials: 3: 4\n", "t.yaml:2:1: mapping values are not allowed in this context"},
+	{"tab indentation", "runtimes:\n\t- kind: native\n", "t.yaml:2:1: found character that cannot start any token"},
+	{"unterminated quote", "name: 'abc\n", "t.yaml:2:1: found unexpected end of stream"},
+	{"control character", "name: a\x01b\n", "t.yaml:1:8: control characters are not allowed"},
+	{"invalid UTF-8", "trials: 1\nname: \xff\n", "t.yaml:2:7: invalid leading UTF-8 octet"},
+	{"wrong type", "trials: many\n" + rt + wl, "t.yaml:1:9: trials: cannot unmarshal !!str `many` into int"},
+	{"wrong nested type", "runtimes:\n  - kind: vm\n    vcpus: lots\n" + wl, "t.yaml:3:12: runtimes[0].vcpus: cannot unmarshal !!str `lots` into int"},
+	{"duplicate map key", rt + "density:\n  steps: [1]\n  max_instances: {native: 1, native: 2}\n", "t.yaml:5:18: density.max_instances: mapping key \"native\" already defined at line 5"},
+
+	// Top level.
+	{"unknown top key", "trialz: 3\n" + rt + wl, "t.yaml:1:1: trialz: unknown key (allowed: name, description, trials, warmup, timeouts, runtimes, workloads, density)"},
+	{"trials zero", "trials: 0\n" + rt + wl, "t.yaml:1:1: trials: 0 is below 1 (allowed: 1..10000)"},
+	{"trials null", "trials:\n" + rt + wl, "t.yaml:1:1: trials: 0 is below 1 (allowed: 1..10000)"},
+	{"trials huge", "trials: 10001\n" + rt + wl, "t.yaml:1:1: trials: 10001 is above 10000 (allowed: 1..10000)"},
+	{"warmup negative", "warmup: -1\n" + rt + wl, "t.yaml:1:1: warmup: -1 is below 0 (allowed: 0..10000)"},
+	{"warmup huge", "warmup: 10001\n" + rt + wl, "t.yaml:1:1: warmup: 10001 is above 10000 (allowed: 0..10000)"},
+	{"no runtimes", wl, "t.yaml:1:1: runtimes: at least one runtime is needed"},
+	{"no workloads", rt, "t.yaml:1:1: workloads: at least one workload is needed"},
+
+	// Time-outs: left out means the default; written out, above zero.
+	{"bad duration", "timeouts:\n  start: soon\n" + rt + wl, `t.yaml:2:10: timeouts.start: "soon" is not a duration above 0`},
+	{"zero duration", "timeouts:\n  workload: 0s\n" + rt + wl, `t.yaml:2:13: timeouts.workload: "0s" is not a duration above 0`},
+	{"zero without unit", "timeouts:\n  stop: 0\n" + rt + wl, `t.yaml:2:9: timeouts.stop: "0" is not a duration above 0`},
+	{"negative duration", "timeouts:\n  start: -1s\n" + rt + wl, `t.yaml:2:10: timeouts.start: "-1s" is not a duration above 0`},
+	{"null duration", "timeouts:\n  start:\n" + rt + wl, "t.yaml:2:3: timeouts.start: must be a duration above 0"},
+	{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
+
+	// Runtimes.
+	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
+	{"bad kind", "runtimes:\n  - kind: docker\n" + wl, `t.yaml:2:5: runtimes[0].kind: "docker" is not a runtime (allowed: [native container oci-crun oci-runc vm])`},
+	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc vm])"},
+	{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
+	{"duplicate names", "runtimes:\n  - kind: vm\n  - kind: vm\n" + wl, `t.yaml:3:5: runtimes[1].name: runtime name "vm" is used twice`},
+	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
+	{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native (allowed: kind, name, vcpus)"},
+	{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus)"},
+	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, accel, machine, network)"},
+	{"user_ns on crun", "runtimes:\n  - kind: oci-crun\n    user_ns: false\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime oci-crun"},
+
+	// vcpus: 1..256 natively and in containers (a quota, and pinning where
+	// the host has more CPUs), 1..64 in a VM (the vm backend's -smp limit).
+	{"vcpus zero", "runtimes:\n  - kind: vm\n    vcpus: 0\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 0 is below 1 (allowed: 1..64)"},
+	{"vcpus negative native", "runtimes:\n  - kind: native\n    vcpus: -1\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: -1 is below 1 (allowed: 1..256)"},
+	{"vcpus above the vm limit", "runtimes:\n  - kind: vm\n    vcpus: 100\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 100 is above 64 (allowed: 1..64)"},
+	{"vcpus huge", "runtimes:\n  - kind: vm\n    vcpus: 1000\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 1000 is above 64 (allowed: 1..64)"},
+	{"vcpus above the container limit", "runtimes:\n  - kind: container\n    vcpus: 257\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 257 is above 256 (allowed: 1..256)"},
+
+	// memory_mib: 32.. in containers, 64.. in a VM (kernel and initramfs), up to 1 TiB.
+	{"memory small", "runtimes:\n  - kind: vm\n    memory_mib: 8\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 8 is below 64 (allowed: 64..1048576)"},
+	{"memory below the vm limit", "runtimes:\n  - kind: vm\n    memory_mib: 40\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 40 is below 64 (allowed: 64..1048576)"},
+	{"memory below the container limit", "runtimes:\n  - kind: oci-runc\n    memory_mib: 31\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 31 is below 32 (allowed: 32..1048576)"},
+	{"memory zero", "runtimes:\n  - kind: container\n    memory_mib: 0\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 0 is below 32 (allowed: 32..1048576)"},
+	{"memory huge", "runtimes:\n  - kind: container\n    memory_mib: 1048577\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: 1048577 is above 1048576 (allowed: 32..1048576)"},
+
+	// accel, machine, network.
+	{"bad accel", "runtimes:\n  - kind: vm\n    accel: hvf\n" + wl, `t.yaml:3:5: runtimes[0].accel: "hvf" is not allowed (allowed: auto, kvm, tcg)`},
+	{"empty accel", "runtimes:\n  - kind: vm\n    accel: ''\n" + wl, `t.yaml:3:5: runtimes[0].accel: "" is not allowed (allowed: auto, kvm, tcg)`},
+	{"bad machine", "runtimes:\n  - kind: vm\n    machine: pc\n" + wl, `t.yaml:3:5: runtimes[0].machine: "pc" is not allowed (allowed: microvm, q35)`},
+	{"vm network veth", "runtimes:\n  - kind: vm\n    network: veth\n" + wl, `t.yaml:3:5: runtimes[0].network: "veth" is not allowed (allowed: user, tap)`},
+	{"container network tap", "runtimes:\n  - kind: container\n    network: tap\n" + wl, `t.yaml:3:5: runtimes[0].network: "tap" is not allowed (allowed: veth)`},
+
+	// Names and hostnames.
+	{"name with a slash", "runtimes:\n  - kind: vm\n    name: a/b\n" + wl, `t.yaml:3:5: runtimes[0].name: "a/b" has '/' at byte 1 (allowed: ` + NameRule + ")"},
+	{"name starting with a dash", "runtimes:\n  - kind: vm\n    name: -x\n" + wl, `t.yaml:3:5: runtimes[0].name: "-x" starts with '-' (allowed: ` + NameRule + ")"},
+	{"name starting with a dot", "runtimes:\n  - kind: vm\n    name: .x\n" + wl, `t.yaml:3:5: runtimes[0].name: ".x" starts with '.' (allowed: ` + NameRule + ")"},
+	{"name empty", "runtimes:\n  - kind: vm\n    name: ''\n" + wl, `t.yaml:3:5: runtimes[0].name: "" has 0 bytes (allowed: ` + NameRule + ")"},
+	{"name too long", "runtimes:\n  - kind: vm\n    name: vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n" + wl, `t.yaml:3:5: runtimes[0].name: "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv" has 64 bytes (allowed: ` + NameRule + ")"},
+	{"name of spaces", "runtimes:\n  - kind: vm\n    name: 'a b'\n" + wl, `t.yaml:3:5: runtimes[0].name: "a b" has ' ' at byte 1`},
+	{"hostname too long", "runtimes:\n  - kind: container\n    hostname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n" + wl, `t.yaml:3:5: runtimes[0].hostname: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" has 65 bytes (allowed: ` + HostnameRule + ")"},
+	{"hostname label too long", "runtimes:\n  - kind: container\n    hostname: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n" + wl, `t.yaml:3:5: runtimes[0].hostname: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa": label 1 has 64 bytes (allowed: ` + HostnameRule + ")"},
+	{"hostname empty label", "runtimes:\n  - kind: oci-crun\n    hostname: a..b\n" + wl, `t.yaml:3:5: runtimes[0].hostname: "a..b": label 2 has 0 bytes (allowed: ` + HostnameRule + ")"},
+	{"hostname starting with a dash", "runtimes:\n  - kind: oci-runc\n    hostname: -h\n" + wl, `t.yaml:3:5: runtimes[0].hostname: "-h" starts with '-' (allowed: ` + HostnameRule + ")"},
+	{"hostname empty", "runtimes:\n  - kind: container\n    hostname: ''\n" + wl, `t.yaml:3:5: runtimes[0].hostname: "" has 0 bytes (allowed: ` + HostnameRule + ")"},
+	{"default hostname too long", "runtimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\n" + wl, `t.yaml:3:5: runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-3": label 1 has 64 bytes (allowed: ` + HostnameRule + ")"},
+	{"default hostname, many trials", "trials: 100\nruntimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\n" + wl, `t.yaml:4:5: runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-100" has 65 bytes (allowed: ` + HostnameRule + "); shorten the name or set hostname"},
+	{"default hostname in a density sweep", "runtimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\ndensity:\n  steps: [1, 10]\n", `t.yaml:3:5: runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-d10" has 65 bytes (allowed: ` + HostnameRule + ")"},
+
+	// Workloads.
+	{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network])`},
+	{"missing workload kind", rt + "workloads:\n  - ops: 1\n", "t.yaml:4:5: workloads[0].kind: missing (allowed: [cpu memory syscall fork disk network])"},
+	{"param not for workload", rt + "workloads:\n  - kind: cpu\n    size_mib: 4\n", "t.yaml:5:5: workloads[0].size_mib: does not apply to workload cpu (allowed: kind, iterations, threads)"},
+	{"negative param", rt + "workloads:\n  - kind: disk\n    ops: -5\n", "t.yaml:5:5: workloads[0].ops: -5 is below 0 (allowed: 0..16777216, 0 for the default)"},
+	{"param too big", rt + "workloads:\n  - kind: cpu\n    threads: 1025\n", "t.yaml:5:5: workloads[0].threads: 1025 is above 1024 (allowed: 0..1024, 0 for the default)"},
+	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    bs: 4k\n", "t.yaml:5:5: bs: unknown key (allowed: kind, iterations, threads, size_mib, ops)"},
+	{"workload twice", rt + "workloads:\n  - kind: cpu\n  - kind: cpu\n    threads: 1\n", "t.yaml:5:5: workloads[1].kind: cpu is already workloads[0]"},
+
+	// Density.
+	{"density steps order", rt + "density:\n  steps: [1, 4, 2]\n", "t.yaml:4:3: density.steps[2]: 2 must be above the step before (4)"},
+	{"density without steps", rt + "density:\n  batch: 1\n", "t.yaml:4:3: density.steps: at least one step is needed"},
+	{"density batch negative", rt + "density:\n  steps: [1]\n  batch: -1\n", "t.yaml:5:3: density.batch: -1 is below 0"},
+	{"density workload", rt + "density:\n  steps: [1]\n  workload: gpu\n", `t.yaml:5:3: density.workload: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network])`},
+	{"density max_start zero", rt + "density:\n  steps: [1]\n  max_start: 0s\n", `t.yaml:5:14: density.max_start: "0s" is not a duration above 0`},
+	{"density max_start null", rt + "density:\n  steps: [1]\n  max_start:\n", "t.yaml:5:3: density.max_start: must be a duration above 0"},
+	{"density unknown runtime", rt + "density:\n  steps: [1]\n  max_instances: {vm: 2}\n", `t.yaml:5:3: density.max_instances.vm: no runtime is named "vm"`},
+	{"density max_instances zero", rt + "density:\n  steps: [1]\n  max_instances: {native: 0}\n", "t.yaml:5:3: density.max_instances.native: 0 is below 1"},
+}
+
+const (
+	rt = "runtimes:\n  - kind: native\n"
+	wl = "workloads:\n  - kind: cpu\n"
+)
+
+func TestParseErrors(t *testing.T) {
+	for _, c := range errorCases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("t.yaml", []byte(c.text))
 			if err == nil {
@@ -101,10 +200,67 @@ func TestParseErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error\n  %s\nwant it to contain\n  %s", err, c.want)
 			}
-			if !strings.HasPrefix(err.Error(), "t.yaml") {
-				t.Errorf("error does not name the file: %s", err)
+			var e *Error
+			if !errors.As(err, &e) || e.File != "t.yaml" || e.Line < 1 || e.Col < 1 {
+				t.Errorf("error is not located at t.yaml:line:col: %#v", err)
 			}
 		})
+	}
+}
+
+// TestValidate checks configs built in code, as the backends get them:
+// zero and empty mean the default, anything else meets the same limits.
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		rc      RuntimeConfig
+		wantKey string
+	}{
+		{RuntimeConfig{Kind: VM}, ""},
+		{RuntimeConfig{Kind: Container, Network: NetworkVeth, Hostname: "h"}, ""},
+		{RuntimeConfig{Kind: Native, VCPUs: MaxVCPUs}, ""},
+		{RuntimeConfig{Kind: "docker"}, "kind"},
+		{RuntimeConfig{Kind: VM, VCPUs: MaxVMVCPUs + 1}, "vcpus"},
+		{RuntimeConfig{Kind: VM, MemoryMiB: MinVMMemoryMiB - 1}, "memory_mib"},
+		{RuntimeConfig{Kind: Container, VCPUs: -1}, "vcpus"},
+		{RuntimeConfig{Kind: OCICrun, MemoryMiB: -5}, "memory_mib"},
+		{RuntimeConfig{Kind: OCIRunc, Network: NetworkTap}, "network"},
+		{RuntimeConfig{Kind: Container, Hostname: strings.Repeat("h", MaxHostnameLen+1)}, "hostname"},
+		{RuntimeConfig{Kind: Native, MemoryMiB: 64}, "memory_mib"},
+		{RuntimeConfig{Kind: VM, Hostname: "h"}, "hostname"},
+		{RuntimeConfig{Kind: OCICrun, UserNS: true}, ""}, // the OCI backends' user namespaces
+		{RuntimeConfig{Kind: VM, Accel: "hvf"}, "accel"},
+		{RuntimeConfig{Kind: VM, Machine: "pc"}, "machine"},
+		{RuntimeConfig{Kind: VM, Name: "a b"}, "name"},
+	} {
+		key, err := c.rc.Validate()
+		if key != c.wantKey || (err == nil) != (c.wantKey == "") {
+			t.Errorf("%+v: key %q err %v, want key %q", c.rc, key, err, c.wantKey)
+		}
+	}
+}
+
+// TestSetTrials: --trials meets the loader's limits, including the
+// hostnames that more trials make longer.
+func TestSetTrials(t *testing.T) {
+	s, err := Parse("t.yaml", []byte("runtimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\n"+wl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]string{
+		0:     "0 is below 1 (allowed: 1..10000)",
+		-1:    "-1 is below 1 (allowed: 1..10000)",
+		10001: "10001 is above 10000 (allowed: 1..10000)",
+		10:    `runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-10": label 1 has 64 bytes`,
+	} {
+		if err := s.SetTrials(n); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("SetTrials(%d) = %v, want %q", n, err, want)
+		}
+		if s.Trials != DefaultTrials {
+			t.Errorf("SetTrials(%d) left trials at %d", n, s.Trials)
+		}
+	}
+	if err := s.SetTrials(9); err != nil || s.Trials != 9 {
+		t.Errorf("SetTrials(9) = %v, trials %d", err, s.Trials)
 	}
 }
 
@@ -141,4 +297,46 @@ func TestOpenMissing(t *testing.T) {
 	if err == nil || errors.As(err, &e) {
 		t.Errorf("missing file: err = %v", err)
 	}
+}
+
+// FuzzLoad: the loader never panics, every error it returns is located at
+// file:line:col, and what it accepts meets the backends' limits.
+func FuzzLoad(f *testing.F) {
+	for _, n := range Builtins() {
+		b, _ := Builtin(n)
+		f.Add(b)
+	}
+	f.Add([]byte(valid))
+	for _, c := range errorCases {
+		f.Add([]byte(c.text))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		s, err := Parse("f.yaml", text)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "f.yaml" || e.Line < 1 || e.Col < 1 || !strings.HasPrefix(err.Error(), "f.yaml:") {
+				t.Fatalf("error not located at f.yaml:line:col: %#v", err)
+			}
+			return
+		}
+		if s.Trials < MinTrials || s.Trials > MaxTrials || s.Warmup < 0 || s.Warmup > MaxWarmup {
+			t.Fatalf("accepted trials %d warmup %d", s.Trials, s.Warmup)
+		}
+		if s.Timeouts.StartTimeout() <= 0 || s.Timeouts.WorkloadTimeout() <= 0 || s.Timeouts.StopTimeout() <= 0 {
+			t.Fatalf("accepted time-outs %+v", s.Timeouts)
+		}
+		for _, r := range s.Runtimes {
+			if key, err := r.Validate(); err != nil {
+				t.Fatalf("accepted runtime %+v: %s: %v", r, key, err)
+			}
+			if r.VCPUs < MinVCPUs {
+				t.Fatalf("accepted runtime %+v without vcpus", r)
+			}
+		}
+		for _, w := range s.Workloads {
+			if key, err := w.Params.Validate(); err != nil {
+				t.Fatalf("accepted workload %+v: %s: %v", w.Params, key, err)
+			}
+		}
+	})
 }

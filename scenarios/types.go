@@ -36,6 +36,72 @@ func (k RuntimeKind) Valid() bool {
 	return false
 }
 
+// Keys lists the runtime keys that kind k takes, the common ones first.
+func (k RuntimeKind) Keys() []string {
+	return append(append([]string{}, commonRuntimeKeys...), runtimeKeys[k]...)
+}
+
+// Accel is a VM runtime's accelerator setting.
+type Accel string
+
+// Accelerators. AccelAuto probes KVM with a short real boot and falls back
+// to TCG (software emulation).
+const (
+	AccelAuto Accel = "auto"
+	AccelKVM  Accel = "kvm"
+	AccelTCG  Accel = "tcg"
+)
+
+// Accels lists every accelerator setting.
+var Accels = []Accel{AccelAuto, AccelKVM, AccelTCG}
+
+// Valid reports whether a is a known accelerator setting.
+func (a Accel) Valid() bool { return contains(Accels, a) }
+
+// Machine is a VM runtime's QEMU machine type.
+type Machine string
+
+// Machine types. Microvm has no PCI and no firmware tables beyond ACPI's
+// minimum: virtio devices sit on virtio-mmio. Q35 is a PC with PCIe.
+const (
+	MachineMicrovm Machine = "microvm"
+	MachineQ35     Machine = "q35"
+)
+
+// Machines lists every machine type.
+var Machines = []Machine{MachineMicrovm, MachineQ35}
+
+// Valid reports whether m is a known machine type.
+func (m Machine) Valid() bool { return contains(Machines, m) }
+
+// Network is how an instance is reached from the host.
+type Network string
+
+// Network modes. NetworkUser is QEMU's user-mode stack (slirp) with a host
+// port forward to 127.0.0.1: no privileges. NetworkTap is a tap device on
+// a /30 point-to-point subnet: root, but realistic throughput. NetworkVeth
+// is the containers' veth pair into their network namespace.
+const (
+	NetworkUser Network = "user"
+	NetworkTap  Network = "tap"
+	NetworkVeth Network = "veth"
+)
+
+// NetworksFor lists the network modes runtime kind k takes (none for native:
+// a host process listens on the host's loopback).
+func NetworksFor(k RuntimeKind) []Network {
+	switch k {
+	case VM:
+		return []Network{NetworkUser, NetworkTap}
+	case Container, OCICrun, OCIRunc:
+		return []Network{NetworkVeth}
+	}
+	return nil
+}
+
+// Valid reports whether n is a network mode of some runtime.
+func (n Network) Valid() bool { return n == NetworkUser || n == NetworkTap || n == NetworkVeth }
+
 // Scenario is one validated scenario file.
 type Scenario struct {
 	Name        string           `yaml:"name"`
@@ -55,11 +121,14 @@ type Scenario struct {
 	pos positions
 }
 
-// Timeouts bounds every wait of a trial. Zero values take the defaults.
+// Timeouts bounds every wait of a trial. A time-out left out of the file
+// takes its default; one written out must be above zero.
 type Timeouts struct {
 	Start    Duration `yaml:"start"`    // launch → agent ready
 	Workload Duration `yaml:"workload"` // one workload request
 	Stop     Duration `yaml:"stop"`     // graceful stop before a forced kill
+
+	pos positions
 }
 
 // Default time-outs, generous enough for a TCG guest on a two-core host.
@@ -74,20 +143,21 @@ const (
 type RuntimeConfig struct {
 	Kind RuntimeKind `yaml:"kind"`
 	// Name labels the runtime in results; it defaults to Kind and must be
-	// unique so that two settings of one kind can be compared.
+	// unique so that two settings of one kind can be compared. See ValidName.
 	Name      string `yaml:"name"`
 	VCPUs     int    `yaml:"vcpus"`
 	MemoryMiB int    `yaml:"memory_mib"`
 
-	// Container and OCI runtimes.
+	// Container and OCI runtimes. Hostname defaults to the instance's name
+	// (InstanceName); see ValidHostname.
 	Hostname string `yaml:"hostname"`
 	UserNS   bool   `yaml:"user_ns"`
 	Writable bool   `yaml:"writable_rootfs"`
 
 	// VM runtime.
-	Accel   string `yaml:"accel"`   // auto|kvm|tcg
-	Machine string `yaml:"machine"` // microvm|q35
-	Network string `yaml:"network"` // user|tap (vm); veth (containers)
+	Accel   Accel   `yaml:"accel"`
+	Machine Machine `yaml:"machine"`
+	Network Network `yaml:"network"` // one of NetworksFor(Kind)
 
 	pos positions
 }
@@ -107,10 +177,11 @@ type Density struct {
 	Batch int `yaml:"batch"`
 	// BudgetMiB stops the sweep once the host's used memory grew by more.
 	BudgetMiB int `yaml:"budget_mib"`
-	// MaxStart stops the sweep when an instance takes longer to be ready.
+	// MaxStart stops the sweep when an instance takes longer to be ready
+	// (left out: no such limit).
 	MaxStart Duration `yaml:"max_start"`
 	// Workload, if set, runs in every instance at once at each step.
-	Workload string `yaml:"workload"`
+	Workload workload.Kind `yaml:"workload"`
 	// KSM measures memory again with kernel same-page merging on.
 	KSM bool `yaml:"ksm"`
 	// MaxInstances caps the sweep per runtime name (e.g. fewer VMs than containers).
@@ -146,7 +217,9 @@ func or(d Duration, def time.Duration) time.Duration {
 	return def
 }
 
-// Error is a problem in a scenario file, located at a line and column.
+// Error is a problem in a scenario file, located at a line and column
+// (both from 1). YAML syntax errors carry only a line from yaml.v3: their
+// column is 1.
 type Error struct {
 	File      string
 	Line, Col int

@@ -42,7 +42,7 @@ func TestBootTime(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("VCBENCH_BOOT_MEMORY")); err == nil {
 		mem = v
 	}
-	cfg := scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: mem, Machine: os.Getenv("VCBENCH_BOOT_MACHINE")}
+	cfg := scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: mem, Machine: scenarios.Machine(os.Getenv("VCBENCH_BOOT_MACHINE"))}
 	imageDir, kernel := testImageDir, "cloud"
 	if os.Getenv("VCBENCH_BOOT_KERNEL") == "small" {
 		imageDir, kernel = smallGuestDir(t), "small"
@@ -105,7 +105,7 @@ func TestBootTime(t *testing.T) {
 	}
 	mo, mh := median(ours), median(hand)
 	t.Logf("launch → /healthz, median of %d (TCG, %s, %d MiB, %s kernel): vcbench %.3fs, saved command line by hand %.3fs, overhead %+.1f%%",
-		n, orDefault(cfg.Machine, "microvm"), mem, kernel, mo, mh, 100*(mo-mh)/mh)
+		n, orDefault(string(cfg.Machine), "microvm"), mem, kernel, mo, mh, 100*(mo-mh)/mh)
 	names := make([]string, 0, len(phases))
 	for k := range phases {
 		names = append(names, k)

@@ -114,8 +114,11 @@ func TestConfigFrom(t *testing.T) {
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
+	vm := scenarios.VM
 	for _, bad := range []scenarios.RuntimeConfig{
-		{Accel: "hvf"}, {Machine: "pc"}, {Network: "veth"}, {MemoryMiB: 16}, {VCPUs: -1},
+		{Kind: vm, Accel: "hvf"}, {Kind: vm, Machine: "pc"}, {Kind: vm, Network: "veth"}, {Kind: vm, MemoryMiB: 16},
+		{Kind: vm, MemoryMiB: 40}, {Kind: vm, VCPUs: -1}, {Kind: vm, VCPUs: 100}, {Kind: vm, Hostname: "h"},
+		{Kind: scenarios.Container},
 	} {
 		if _, err := ConfigFrom(bad); err == nil {
 			t.Errorf("%+v accepted", bad)

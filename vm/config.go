@@ -12,36 +12,32 @@ import (
 	"vcbench/scenarios"
 )
 
-// Accel is the accelerator setting of a VM runtime.
-type Accel string
+// Accel, Machine and Network are the scenario's typed settings; the
+// constants below name the same values for this package's code.
+type (
+	Accel   = scenarios.Accel
+	Machine = scenarios.Machine
+	Network = scenarios.Network
+)
 
 // Accelerators. AccelAuto probes KVM with a short real boot and falls back
 // to TCG (software emulation).
 const (
-	AccelAuto Accel = "auto"
-	AccelKVM  Accel = "kvm"
-	AccelTCG  Accel = "tcg"
+	AccelAuto = scenarios.AccelAuto
+	AccelKVM  = scenarios.AccelKVM
+	AccelTCG  = scenarios.AccelTCG
 )
 
-// Machine is the QEMU machine type.
-type Machine string
-
-// Machine types. Microvm has no PCI and no firmware tables beyond ACPI's
-// minimum: virtio devices sit on virtio-mmio. Q35 is a PC with PCIe.
+// Machine types (see scenarios.Machine).
 const (
-	MachineMicrovm Machine = "microvm"
-	MachineQ35     Machine = "q35"
+	MachineMicrovm = scenarios.MachineMicrovm
+	MachineQ35     = scenarios.MachineQ35
 )
 
-// Network is the guest's network mode.
-type Network string
-
-// Network modes. NetworkUser is QEMU's user-mode stack (slirp) with a host
-// port forward to 127.0.0.1: no privileges. NetworkTap is a tap device on
-// a /30 point-to-point subnet: root, but realistic throughput.
+// Network modes (see scenarios.Network).
 const (
-	NetworkUser Network = "user"
-	NetworkTap  Network = "tap"
+	NetworkUser = scenarios.NetworkUser
+	NetworkTap  = scenarios.NetworkTap
 )
 
 // Config is a VM runtime's validated settings.
@@ -55,21 +51,29 @@ type Config struct {
 	DiskMiB int
 }
 
-// Defaults for a VM runtime whose scenario leaves a setting out.
+// Defaults for a VM runtime whose scenario leaves a setting out: the
+// scenario loader's, which it has already applied to a loaded file.
 const (
-	DefaultVCPUs     = 1
-	DefaultMemoryMiB = 256
+	DefaultVCPUs     = scenarios.DefaultVCPUs
+	DefaultMemoryMiB = scenarios.DefaultMemoryMiB
 	DefaultDiskMiB   = 1024
 )
 
-// ConfigFrom applies defaults to a scenario's runtime entry and validates it.
+// ConfigFrom checks a scenario's runtime entry against the loader's limits
+// (scenarios.RuntimeConfig.Validate) and applies the defaults.
 func ConfigFrom(rc scenarios.RuntimeConfig) (Config, error) {
+	if rc.Kind != scenarios.VM {
+		return Config{}, fmt.Errorf("vm: runtime kind %q given to the vm backend", rc.Kind)
+	}
+	if key, err := rc.Validate(); err != nil {
+		return Config{}, fmt.Errorf("vm: %s: %w", key, err)
+	}
 	c := Config{
 		VCPUs:     rc.VCPUs,
 		MemoryMiB: rc.MemoryMiB,
-		Accel:     Accel(rc.Accel),
-		Machine:   Machine(rc.Machine),
-		Network:   Network(rc.Network),
+		Accel:     rc.Accel,
+		Machine:   rc.Machine,
+		Network:   rc.Network,
 		DiskMiB:   DefaultDiskMiB,
 	}
 	if c.VCPUs == 0 {
@@ -90,19 +94,22 @@ func ConfigFrom(rc scenarios.RuntimeConfig) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks every setting.
+// Validate checks a resolved configuration (every setting given) with the
+// scenario loader's limits.
 func (c Config) Validate() error {
+	vlo, vhi := scenarios.VCPURange(scenarios.VM)
+	mlo, mhi := scenarios.MemoryRange(scenarios.VM)
 	switch {
-	case c.VCPUs < 1 || c.VCPUs > 64:
-		return fmt.Errorf("vm: vcpus %d out of range 1..64", c.VCPUs)
-	case c.MemoryMiB < 64:
-		return fmt.Errorf("vm: memory_mib %d below 64 (the guest kernel and initramfs need about that)", c.MemoryMiB)
-	case c.Accel != AccelAuto && c.Accel != AccelKVM && c.Accel != AccelTCG:
-		return fmt.Errorf("vm: accel %q: want auto, kvm or tcg", c.Accel)
-	case c.Machine != MachineMicrovm && c.Machine != MachineQ35:
-		return fmt.Errorf("vm: machine %q: want microvm or q35", c.Machine)
+	case c.VCPUs < vlo || c.VCPUs > vhi:
+		return fmt.Errorf("vm: vcpus %d out of range %d..%d", c.VCPUs, vlo, vhi)
+	case c.MemoryMiB < mlo || c.MemoryMiB > mhi:
+		return fmt.Errorf("vm: memory_mib %d out of range %d..%d (the guest kernel and initramfs need about %d)", c.MemoryMiB, mlo, mhi, mlo)
+	case !c.Accel.Valid():
+		return fmt.Errorf("vm: accel %q: want one of %v", c.Accel, scenarios.Accels)
+	case !c.Machine.Valid():
+		return fmt.Errorf("vm: machine %q: want one of %v", c.Machine, scenarios.Machines)
 	case c.Network != NetworkUser && c.Network != NetworkTap:
-		return fmt.Errorf("vm: network %q: want user or tap", c.Network)
+		return fmt.Errorf("vm: network %q: want one of %v", c.Network, scenarios.NetworksFor(scenarios.VM))
 	case c.DiskMiB < 1:
 		return fmt.Errorf("vm: disk size %d MiB", c.DiskMiB)
 	}

@@ -66,9 +66,9 @@ func smallGuestDir(t testing.TB) string {
 func TestSmallKernelBoot(t *testing.T) {
 	dir := smallGuestDir(t)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	for _, machine := range []string{"microvm", "q35"} {
-		t.Run(machine, func(t *testing.T) {
-			env, spec := testEnv(t, "small-"+machine)
+	for _, machine := range []scenarios.Machine{MachineMicrovm, MachineQ35} {
+		t.Run(string(machine), func(t *testing.T) {
+			env, spec := testEnv(t, "small-"+string(machine))
 			env.ImageDir = dir
 			rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", Machine: machine, MemoryMiB: 256}, env)
 			if err != nil {

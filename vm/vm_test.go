@@ -171,7 +171,7 @@ func TestBoot(t *testing.T) {
 				t.Errorf("phases out of order: %v", inst.Phases())
 			}
 			d := rt.(bench.Describer).Describe()
-			if d["accel"] != "tcg" || d["machine"] != tc.cfg.Machine && tc.cfg.Machine != "" || d["qemu_version"] == "" || d["disk_cache"] == "" {
+			if d["accel"] != "tcg" || d["machine"] != string(tc.cfg.Machine) && tc.cfg.Machine != "" || d["qemu_version"] == "" || d["disk_cache"] == "" {
 				t.Errorf("describe: %v", d)
 			}
 			for _, f := range []string{"console-" + spec.Name + ".log", "qemu-cmdline-" + spec.Name + ".sh"} {

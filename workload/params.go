@@ -73,6 +73,16 @@ func AllowedKeys(k Kind) []string {
 // Valid reports whether k is a built-in workload.
 func (k Kind) Valid() bool { _, ok := applies[k]; return ok }
 
+// Upper bounds of the parameters (each is at least 0, where 0 means the
+// workload's default). The scenario loader and the agent both check them
+// through Validate.
+const (
+	MaxIterations = 1 << 30
+	MaxThreads    = 1024
+	MaxSizeMiB    = 64 << 10
+	MaxOps        = 1 << 24
+)
+
 // Validate checks the ranges of the parameters; it returns the YAML key at
 // fault with the error so that the loader can point at it.
 func (p Params) Validate() (string, error) {
@@ -84,17 +94,17 @@ func (p Params) Validate() (string, error) {
 		v   int
 		max int
 	}{
-		{"iterations", p.Iterations, 1 << 30},
-		{"threads", p.Threads, 1024},
-		{"size_mib", p.SizeMiB, 64 << 10},
-		{"ops", p.Ops, 1 << 24},
+		{"iterations", p.Iterations, MaxIterations},
+		{"threads", p.Threads, MaxThreads},
+		{"size_mib", p.SizeMiB, MaxSizeMiB},
+		{"ops", p.Ops, MaxOps},
 	}
 	for _, c := range checks {
 		if c.v < 0 {
-			return c.key, fmt.Errorf("%d is below 0", c.v)
+			return c.key, fmt.Errorf("%d is below 0 (allowed: 0..%d, 0 for the default)", c.v, c.max)
 		}
 		if c.v > c.max {
-			return c.key, fmt.Errorf("%d is above %d", c.v, c.max)
+			return c.key, fmt.Errorf("%d is above %d (allowed: 0..%d, 0 for the default)", c.v, c.max, c.max)
 		}
 	}
 	return "", nil
@@ -103,8 +113,8 @@ func (p Params) Validate() (string, error) {
 // Metric is one figure a workload produced.
 type Metric struct {
 	Name   string  `json:"metric"`
-	Unit   string  `json:"unit"`
-	Better string  `json:"better"` // higher|lower
+	Unit   Unit    `json:"unit"`
+	Better Better  `json:"better"`
 	Value  float64 `json:"value"`
 }
 
@@ -121,20 +131,37 @@ type Result struct {
 	Seconds  float64           `json:"seconds"`
 }
 
-// Units used in results: base units only.
+// Unit is the unit of a figure as written in samples.jsonl: base units only.
+type Unit string
+
+// Units used in results.
 const (
-	UnitSeconds        = "seconds"
-	UnitBytes          = "bytes"
-	UnitBytesPerSecond = "bytes_per_second"
-	UnitOpsPerSecond   = "ops_per_second"
+	UnitSeconds        Unit = "seconds"
+	UnitBytes          Unit = "bytes"
+	UnitBytesPerSecond Unit = "bytes_per_second"
+	UnitOpsPerSecond   Unit = "ops_per_second"
+	// UnitRatio is a fraction of 0..1 (density's host_cpu_busy).
+	UnitRatio Unit = "ratio"
 )
 
-func higher(name, unit string, v float64) Metric {
-	return Metric{Name: name, Unit: unit, Better: "higher", Value: v}
+// Better says which direction of a figure is an improvement.
+type Better string
+
+// The two directions, as written in samples.jsonl's "better".
+const (
+	BetterHigher Better = "higher"
+	BetterLower  Better = "lower"
+)
+
+// Valid reports whether b is higher or lower.
+func (b Better) Valid() bool { return b == BetterHigher || b == BetterLower }
+
+func higher(name string, unit Unit, v float64) Metric {
+	return Metric{Name: name, Unit: unit, Better: BetterHigher, Value: v}
 }
 
-func lower(name, unit string, v float64) Metric {
-	return Metric{Name: name, Unit: unit, Better: "lower", Value: v}
+func lower(name string, unit Unit, v float64) Metric {
+	return Metric{Name: name, Unit: unit, Better: BetterLower, Value: v}
 }
 
 // FitsIn checks that the explicit sizes of p fit in an instance of memBytes

@@ -68,7 +68,7 @@ func TestRunEachWorkload(t *testing.T) {
 	cases := []struct {
 		p    Params
 		want []string
-		unit string
+		unit Unit
 	}{
 		{Params{Kind: CPU, Iterations: 2000, Threads: 2}, []string{"single_thread", "all_threads"}, UnitOpsPerSecond},
 		{Params{Kind: Memory, SizeMiB: 1, Iterations: 2}, []string{"copy", "scale", "add", "triad"}, UnitBytesPerSecond},
@@ -96,7 +96,7 @@ func TestRunEachWorkload(t *testing.T) {
 				if c.unit != "" && m.Unit != c.unit {
 					t.Errorf("%s unit %s, want %s", name, m.Unit, c.unit)
 				}
-				if m.Better != "higher" && m.Better != "lower" {
+				if !m.Better.Valid() {
 					t.Errorf("%s better = %q", name, m.Better)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 	"vcbench/bench"
 	"vcbench/internal/testenv"
+	"vcbench/workload"
 )
 
 // binaries returns the real vcbench and vcbench-agent.
@@ -76,7 +77,7 @@ func TestEndToEndNative(t *testing.T) {
 	}
 	type key struct{ w, m string }
 	count := map[key]int{}
-	validUnits := map[string]bool{"seconds": true, "bytes": true, "bytes_per_second": true, "ops_per_second": true}
+	validUnits := map[workload.Unit]bool{"seconds": true, "bytes": true, "bytes_per_second": true, "ops_per_second": true}
 	for _, s := range run.Samples {
 		if s.Runtime != "native" || s.Scenario != "e2e-native" {
 			t.Errorf("sample labelled %s/%s", s.Scenario, s.Runtime)
@@ -137,6 +138,7 @@ func TestCLIArgumentErrors(t *testing.T) {
 	}{
 		{[]string{"run", "nosuch"}, `scenario "nosuch" is neither a built-in`},
 		{[]string{"run", "quick", "--trials", "-1"}, "--trials: -1 is below 1"},
+		{[]string{"run", "quick", "--trials", "0"}, "--trials: 0 is below 1"},
 		{[]string{"run", "quick", "--runtime", "docker"}, `--runtime: "docker" is not in scenario quick`},
 		{[]string{"run", "quick", "--accel", "hvf"}, `--accel: "hvf" is not allowed`},
 		{[]string{"run", bad}, bad + ":3:5: runtimes[0].vcpus: 0 is below 1"},

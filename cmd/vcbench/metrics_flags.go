@@ -131,5 +131,5 @@ func finalStatus(dir string) string {
 	if json.Unmarshal(b, &info) != nil || info.Status == "" {
 		return "unknown"
 	}
-	return info.Status
+	return string(info.Status)
 }

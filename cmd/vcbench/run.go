@@ -28,18 +28,22 @@ import (
 	"vcbench/image"
 	"vcbench/scenarios"
 	"vcbench/state"
+	"vcbench/workload"
 )
 
 // runOptions are the flags of `vcbench run`.
 type runOptions struct {
 	runtimes []string
 	trials   int
-	out      string
-	json     bool
-	accel    string
-	noReport bool
-	paths    pathFlags
-	hooks    runHooks
+	// trialsSet says that --trials was given: its zero is then an error,
+	// not "the scenario's number".
+	trialsSet bool
+	out       string
+	json      bool
+	accel     string
+	noReport  bool
+	paths     pathFlags
+	hooks     runHooks
 }
 
 // pathFlags locate images, state and the agent; shared by several commands.
@@ -98,6 +102,7 @@ Ctrl-C stops cleanly: instances are removed and run.json says interrupted.`,
 			if len(args) == 1 {
 				name = args[0]
 			}
+			o.trialsSet = cmd.Flags().Changed("trials")
 			return runScenario(cmd, name, o)
 		},
 	}
@@ -114,21 +119,22 @@ Ctrl-C stops cleanly: instances are removed and run.json says interrupted.`,
 }
 
 func applyOverrides(s *scenarios.Scenario, o *runOptions) error {
-	if o.trials < 0 {
-		return fmt.Errorf("--trials: %d is below 1", o.trials)
+	if o.trialsSet {
+		if err := s.SetTrials(o.trials); err != nil {
+			return fmt.Errorf("--trials: %w", err)
+		}
 	}
-	if o.trials > 0 {
-		s.Trials = o.trials
-	}
-	switch o.accel {
-	case "", "auto", "kvm", "tcg":
-	default:
-		return fmt.Errorf("--accel: %q is not allowed (allowed: auto, kvm, tcg)", o.accel)
-	}
-	if o.accel != "" {
+	if accel := scenarios.Accel(o.accel); accel != "" {
+		if !accel.Valid() {
+			names := make([]string, len(scenarios.Accels))
+			for i, a := range scenarios.Accels {
+				names[i] = string(a)
+			}
+			return fmt.Errorf("--accel: %q is not allowed (allowed: %s)", o.accel, strings.Join(names, ", "))
+		}
 		for i := range s.Runtimes {
 			if s.Runtimes[i].Kind == scenarios.VM {
-				s.Runtimes[i].Accel = o.accel
+				s.Runtimes[i].Accel = accel
 			}
 		}
 	}
@@ -291,7 +297,7 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 type JSONSummary struct {
 	RunDir  string        `json:"run_dir"`
 	RunID   string        `json:"run_id"`
-	Status  string        `json:"status"`
+	Status  bench.Status  `json:"status"`
 	Reason  string        `json:"reason,omitempty"`
 	Report  string        `json:"report,omitempty"`
 	Samples int           `json:"samples"`
@@ -300,13 +306,13 @@ type JSONSummary struct {
 
 // SummaryLine is the median of one (runtime, workload, metric).
 type SummaryLine struct {
-	Runtime  string  `json:"runtime"`
-	Workload string  `json:"workload"`
-	Metric   string  `json:"metric"`
-	Unit     string  `json:"unit"`
-	Better   string  `json:"better"`
-	N        int     `json:"n"`
-	Median   float64 `json:"median"`
+	Runtime  string          `json:"runtime"`
+	Workload string          `json:"workload"`
+	Metric   string          `json:"metric"`
+	Unit     workload.Unit   `json:"unit"`
+	Better   workload.Better `json:"better"`
+	N        int             `json:"n"`
+	Median   float64         `json:"median"`
 }
 
 func printJSONSummary(w io.Writer, run *bench.Run, index string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // StartupBuckets are the vcbench_startup_seconds buckets: 1 ms (a native
@@ -108,8 +109,8 @@ func (e *Exporter) Handler() http.Handler {
 // Samples sets the last value of each sample and observes startup phases.
 func (e *Exporter) Samples(s []bench.Sample) {
 	for _, smp := range s {
-		e.values.WithLabelValues(smp.Runtime, smp.Workload, smp.Metric, smp.Unit).Set(smp.Value)
-		if smp.Workload == "startup" && smp.Unit == "seconds" {
+		e.values.WithLabelValues(smp.Runtime, smp.Workload, smp.Metric, string(smp.Unit)).Set(smp.Value)
+		if smp.Workload == "startup" && smp.Unit == workload.UnitSeconds {
 			e.startup.WithLabelValues(smp.Runtime, smp.Metric).Observe(smp.Value)
 		}
 		e.samples.WithLabelValues(smp.Runtime).Inc()

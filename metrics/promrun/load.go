@@ -128,7 +128,7 @@ func (l *Loader) loadRun(ctx context.Context, id string) ([]*bench.Run, error) {
 		if s := latest(infos[RunEndName][h]); s != nil {
 			end := unixTime(float64(s.Value))
 			run.Info.End = &end
-			run.Info.Status = string(s.Metric["status"])
+			run.Info.Status = bench.Status(s.Metric["status"])
 			run.Info.Reason = ""
 		}
 		order := map[string]int{}
@@ -156,8 +156,8 @@ func (l *Loader) loadRun(ctx context.Context, id string) ([]*bench.Run, error) {
 				return nil, fmt.Errorf("host %s: series %s: trial: %w", h, s.Metric, err)
 			}
 			smp := bench.Sample{Scenario: string(s.Metric["scenario"]), Runtime: string(s.Metric["runtime"]),
-				Workload: string(s.Metric["workload"]), Metric: string(s.Metric["metric"]), Unit: string(s.Metric["unit"]),
-				Better: string(s.Metric["better"]), Trial: trial, Value: float64(s.Value)}
+				Workload: string(s.Metric["workload"]), Metric: string(s.Metric["metric"]), Unit: workload.Unit(s.Metric["unit"]),
+				Better: workload.Better(s.Metric["better"]), Trial: trial, Value: float64(s.Value)}
 			for _, k := range carriedLabels {
 				if v := s.Metric[model.LabelName(k)]; v != "" {
 					if smp.Labels == nil {

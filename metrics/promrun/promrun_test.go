@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 func testInfo() bench.RunInfo {
@@ -42,7 +43,7 @@ func testInfo() bench.RunInfo {
 // testSamples are two trials of native and one of vm; values chosen so
 // that a decimal round trip that is not exact would change them.
 func testSamples() []bench.Sample {
-	mk := func(rt, w, m, unit, better string, trial int, v float64) bench.Sample {
+	mk := func(rt, w, m string, unit workload.Unit, better workload.Better, trial int, v float64) bench.Sample {
 		s := bench.Sample{Scenario: "s1", Runtime: rt, Workload: w, Metric: m, Unit: unit, Better: better, Trial: trial, Value: v}
 		if rt == "vm" {
 			s.Labels = map[string]string{"accel": "tcg", "network": "user"}

@@ -153,7 +153,7 @@ func (p *Pusher) Samples(s []bench.Sample) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, smp := range s {
-		lv := []string{smp.Runtime, smp.Workload, smp.Metric, smp.Unit, smp.Better, strconv.Itoa(smp.Trial)}
+		lv := []string{smp.Runtime, smp.Workload, smp.Metric, string(smp.Unit), string(smp.Better), strconv.Itoa(smp.Trial)}
 		for _, k := range carriedLabels {
 			lv = append(lv, smp.Labels[k])
 		}

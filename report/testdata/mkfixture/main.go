@@ -17,6 +17,7 @@ import (
 
 	"vcbench/agent/proto"
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 type metric struct {
@@ -154,7 +155,7 @@ func write(dir, id string, seed uint64, b bool) error {
 				}
 				v := base * (1 + m.cv*rng.NormFloat64())
 				if err := enc.Encode(bench.Sample{Scenario: "quick", Runtime: rt, Workload: m.workload, Metric: m.name,
-					Unit: m.unit, Better: m.better, Trial: trial, Value: round(v)}); err != nil {
+					Unit: workload.Unit(m.unit), Better: workload.Better(m.better), Trial: trial, Value: round(v)}); err != nil {
 					return err
 				}
 			}
