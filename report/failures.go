@@ -150,26 +150,40 @@ func (m *Model) failureTable() table {
 }
 
 // dashReason says why a summary or ratio cell of series for (workload,
-// metric) is empty: the runtime was skipped, its trials of that workload
-// failed, or it does not measure that figure.
+// metric) is empty: the runtime does not measure that figure, or it has
+// no figure of the workload at all because its trials of it failed.
 func (m *Model) dashReason(series, workload, metric string) string {
 	L := m.Lang
-	for _, f := range m.Failures {
+	if contains(m.seriesIn(workload), series) {
+		// It ran the workload: it just has no such figure.
+		return fmt.Sprintf(t(L, "notmeasured"), series)
+	}
+	var startup *Failure
+	for i, f := range m.Failures {
 		if (Key{Label: f.Label, Runtime: f.Runtime}).Series() != series {
 			continue
 		}
-		if f.Skipped {
+		switch {
+		case f.Skipped:
 			return t(L, "skippedby") + ": " + f.Cause
-		}
-		if f.Workload == workload || f.Workload == "startup" {
-			s := t(L, "failedby") + ": " + f.Cause
-			if f.Trial != "" {
-				s += " (" + f.Trial + ")"
-			}
-			return s
+		case f.Workload == workload:
+			return failedText(L, f)
+		case f.Workload == "startup" && startup == nil:
+			startup = &m.Failures[i]
 		}
 	}
+	if startup != nil {
+		return failedText(L, *startup)
+	}
 	return fmt.Sprintf(t(L, "notmeasured"), series)
+}
+
+func failedText(lang string, f Failure) string {
+	s := t(lang, "failedby") + ": " + f.Cause
+	if f.Trial != "" {
+		s += " (" + t(lang, "trialword") + " " + f.Trial + ")"
+	}
+	return s
 }
 
 // warningItems lists, besides software emulation (m.TCG, shown first by

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,9 @@ func TestFindingsGolden(t *testing.T) {
 				}
 				var b bytes.Buffer
 				for _, f := range fs {
+					if strings.Contains(f.Text, "%!") {
+						t.Errorf("badly formatted finding: %s", f.Text)
+					}
 					fmt.Fprintf(&b, "[%s #%s] %s\n", f.Topic, f.Anchor, f.Text)
 				}
 				golden(t, "findings."+fixture+"."+lang+".golden", b.Bytes())

@@ -430,7 +430,6 @@ func htmlTable(tb table, id, class string, numFrom int, head, keyCol bool) templ
 			}
 			if why, ok := tb.Tips[[2]int{ri, ci}]; ok {
 				fmt.Fprintf(&b, ` title="%s"`, html.EscapeString(why))
-				c += " ⓘ"
 			}
 			fmt.Fprintf(&b, ">%s</%s>", html.EscapeString(c), tag)
 		}
@@ -523,6 +522,7 @@ th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical
 th { background: #f2f2f2; }
 td.num { text-align: right; }
 td[title] { cursor: help; color: #666; }
+td[title]::after { content: " ?"; font-size: .75em; vertical-align: super; color: #888; }
 .banner { padding: .8em 1em; margin: 1em 0; border-radius: 4px; font-weight: 500; }
 .banner.status { background: #fde2e1; border: 2px solid #c0392b; }
 .banner.tcg { background: #fff4d6; border: 2px solid #d68910; list-style: none; }

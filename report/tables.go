@@ -84,6 +84,15 @@ func betterText(lang, better string) string {
 // workload): one row per metric, one column per series that ran it.
 func (m *Model) summaryTable(w string) table {
 	series := m.seriesIn(w)
+	// A runtime whose every trial of w failed still gets its column, of
+	// "—" cells that say why.
+	for _, f := range m.Failures {
+		ser := Key{Label: f.Label, Runtime: f.Runtime}.Series()
+		if w != "" && !f.Skipped && f.Workload == w && !contains(series, ser) {
+			series = append(series, ser)
+		}
+	}
+	sortSeries(series)
 	tb := table{Head: append([]string{t(m.Lang, "workload"), t(m.Lang, "metric"), t(m.Lang, "better")}, series...)}
 	idx := map[Key]Stat{}
 	for _, s := range m.Stats {

@@ -31,7 +31,7 @@ var ui = map[string]msg{
 	"allworkloads":    {"all", "전체"},
 	"skippedby":       {"skipped", "건너뜀"},
 	"failedby":        {"failed", "실패"},
-	"notmeasured":     {"not measured: %s has no %s figure", "측정 안 됨: %s에는 %s 수치가 없음"},
+	"notmeasured":     {"not measured: %s reports no such figure", "측정 안 됨: %s에는 이 수치가 없음"},
 	"wlwarning":       {"%s on %s (trial %s): %s", "%[2]s의 %[1]s (시행 %[3]s): %[4]s"},
 	"details":         {"Details by workload", "워크로드별 세부 결과"},
 	"dashnote":        {"— : no figure; hover over a cell (or see the notes under the table) for why.", "— : 수치 없음. 칸 위에 마우스를 올리면(또는 표 아래 주석에서) 이유가 보입니다."},
