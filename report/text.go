@@ -26,6 +26,7 @@ var ui = map[string]msg{
 		"run.json에 기록된 실패한 시행과 건너뛴 런타임입니다. 이들의 수치는 아래 표와 차트에 없습니다.",
 	},
 	"trial":           {"Trial", "시행"},
+	"trialword":       {"trial", "시행"},
 	"cause":           {"Cause", "원인"},
 	"alltrials":       {"all", "전체"},
 	"allworkloads":    {"all", "전체"},
