@@ -228,16 +228,20 @@ func browse(t *testing.T, bin string, rec *connRecorder, url, script string) (re
 	return requests, result, png
 }
 
-// domCheck reports, per chart figure, "id:svgs:filled shapes" and the
-// ids of the banners and tables, as one JSON string.
-const domCheck = `JSON.stringify({
+// domCheck opens every collapsible group, then reports, per chart figure,
+// its SVGs, filled shapes and width, the ids of the banners and sections,
+// and how wide the page is (no horizontal scroll at 1280 px), as one JSON
+// string.
+const domCheck = `document.querySelectorAll("details").forEach(d => d.open = true);
+JSON.stringify({
+  scrollWidth: document.documentElement.scrollWidth,
   charts: [...document.querySelectorAll("figure.chart-figure")].map(f => ({
     id: f.id,
     svgs: f.querySelectorAll("svg").length,
     filled: [...f.querySelectorAll("svg path")].filter(p => { const c = getComputedStyle(p).fill; return c && c !== "none" && c !== "rgb(255, 255, 255)"; }).length,
     width: f.querySelector("svg") ? f.querySelector("svg").getBoundingClientRect().width : 0,
   })),
-  ids: ["tcg-banner", "summary", "ratios", "density", "views"].filter(id => document.getElementById(id)),
+  ids: ["findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "density", "views", "environment"].filter(id => document.getElementById(id)),
 })`
 
 // TestBrowserRendersOffline opens index.html from file:// in headless
@@ -261,8 +265,9 @@ func TestBrowserRendersOffline(t *testing.T) {
 		fixture, out string
 		ids          []string // banner and table ids the page must have
 	}{
-		{"run-a", "report", []string{"tcg-banner", "summary", "ratios", "views"}},
-		{"density", "report-density", []string{"tcg-banner", "density"}},
+		{"run-a", "report", []string{"findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
+		{"run-fail", "report-fail", []string{"findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
+		{"density", "report-density", []string{"findings", "warnings", "tcg-banner", "details", "density", "environment"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fixture, func(t *testing.T) {
@@ -285,8 +290,9 @@ func browserCheck(t *testing.T, bin, art, fixture, outName string, wantIDs []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Static check: nothing in the page refers to another resource.
-	if m := regexp.MustCompile(`(?i)(src|href)\s*=|url\(|@import|<script|<link`).Find(page); m != nil {
+	// Static check: nothing in the page refers to another resource (links
+	// to an anchor in the page itself, href="#...", are all it may have).
+	if m := regexp.MustCompile(`(?i)src\s*=|href\s*=\s*(["']?[^"'#\s]|["']?$)|url\(|@import|<script|<link`).Find(page); m != nil {
 		t.Errorf("index.html refers to an external resource: %q", m)
 	}
 	charts, err := filepath.Glob(filepath.Join(out, "charts", "*.svg"))
@@ -305,7 +311,8 @@ func browserCheck(t *testing.T, bin, art, fixture, outName string, wantIDs []str
 		t.Logf("screenshot: %s", shot)
 	}
 	var got struct {
-		Charts []struct {
+		ScrollWidth float64
+		Charts      []struct {
 			ID     string
 			Svgs   int
 			Filled int
@@ -324,6 +331,9 @@ func browserCheck(t *testing.T, bin, art, fixture, outName string, wantIDs []str
 		if c.Svgs != 1 || c.Filled < 4 || c.Width < 300 {
 			t.Errorf("chart %s did not render: %d svg, %d filled shapes, %.0f px wide", c.ID, c.Svgs, c.Filled, c.Width)
 		}
+	}
+	if got.ScrollWidth > 1280 {
+		t.Errorf("the page is %.0f px wide at a 1280 px window: it scrolls sideways", got.ScrollWidth)
 	}
 	if strings.Join(got.IDs, " ") != strings.Join(wantIDs, " ") {
 		t.Errorf("DOM has banner and tables %v, want %v", got.IDs, wantIDs)

@@ -36,7 +36,8 @@ const (
 	pngDPI = 110
 )
 
-// seriesColors are colour-blind-safe (Okabe–Ito) colours, one per series.
+// seriesColors are colour-blind-safe (Okabe–Ito) colours, one per series,
+// then four more (Tol's muted) for runs with more than eight runtimes.
 var seriesColors = []color.Color{
 	color.RGBA{0, 114, 178, 255},   // blue
 	color.RGBA{230, 159, 0, 255},   // orange
@@ -46,6 +47,10 @@ var seriesColors = []color.Color{
 	color.RGBA{86, 180, 233, 255},  // sky blue
 	color.RGBA{240, 228, 66, 255},  // yellow
 	color.RGBA{0, 0, 0, 255},       // black
+	color.RGBA{136, 34, 85, 255},   // wine
+	color.RGBA{68, 170, 153, 255},  // teal
+	color.RGBA{153, 153, 51, 255},  // olive
+	color.RGBA{136, 136, 136, 255}, // grey
 }
 
 func seriesColor(i int) color.Color { return seriesColors[i%len(seriesColors)] }
@@ -109,17 +114,6 @@ func (s swatch) Thumbnail(c *draw.Canvas) {
 	c.FillPolygon(s.fill, pts)
 }
 
-// errBars is the CI of each bar: centre x, median and the interval.
-type errBars struct {
-	xs, ys, lo, hi []float64
-}
-
-func (e *errBars) Len() int                    { return len(e.xs) }
-func (e *errBars) XY(i int) (float64, float64) { return e.xs[i], e.ys[i] }
-func (e *errBars) YError(i int) (float64, float64) {
-	return e.ys[i] - e.lo[i], e.hi[i] - e.ys[i]
-}
-
 // renderCharts draws every family.
 func renderCharts(m *Model, png bool) ([]Chart, error) {
 	var out []Chart
@@ -130,11 +124,11 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 		var drawFn func(c draw.Canvas)
 		switch f.Kind {
 		case "startup-box":
-			drawFn, h = startupBox(f)
+			drawFn, h = startupBox(f, m.colorOf)
 		case "startup-phases":
 			drawFn, h = phasesChart(f)
 		default:
-			drawFn, err = groupedBars(f)
+			drawFn, h, err = groupedBars(f, m.colorOf)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", f.ID, err)
@@ -149,9 +143,9 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 		out = append(out, ch)
 	}
 	for _, dc := range densityCharts(m) {
-		drawFn := dc.draw()
+		drawFn, h := dc.draw(m.colorOf)
 		ch := Chart{ID: dc.id, Family: &Family{ID: dc.id, Kind: dc.id, Workload: DensityWorkload, Unit: dc.unit}, Title: dc.title}
-		if err := ch.render(drawFn, chartH, png); err != nil {
+		if err := ch.render(drawFn, h, png); err != nil {
 			return nil, err
 		}
 		out = append(out, ch)
@@ -270,10 +264,19 @@ func (sigTicks) Ticks(min, max float64) []plot.Tick {
 	return ts
 }
 
-// groupedBars draws metrics on the X axis with one bar per series side by
-// side, the median as the bar and the 95% CI as an error bar. Series
-// without enough samples for an interval get no error bar.
-func groupedBars(f *Family) (func(draw.Canvas), error) {
+// Bar chart geometry: one bar per (metric, series) that was measured.
+const (
+	barH     = 9   // points per bar
+	groupGap = 0.7 // gap between metric groups, in bars
+)
+
+// groupedBars draws one horizontal group of bars per metric, with a bar
+// only for the series that measured it (a VM's host_overhead is not eight
+// bars of which seven are empty), the median as the bar and the 95% CI as
+// an error bar. Horizontal bars keep long metric names readable: each
+// name is a tick label of its own row, never squeezed under a neighbour.
+// Series without enough samples for an interval get no error bar.
+func groupedBars(f *Family, colorOf func(string) color.Color) (func(draw.Canvas), vg.Length, error) {
 	maxV := 0.0
 	for _, byS := range f.Stats {
 		for _, s := range byS {
@@ -282,60 +285,77 @@ func groupedBars(f *Family) (func(draw.Canvas), error) {
 	}
 	div, ulabel := scale(f.Unit, maxV)
 	p := newPlot(chartTitle(f))
-	p.Y.Label.Text = ulabel + " (bar: median, whisker: 95% CI)"
-	p.Y.Tick.Marker = sigTicks{}
-	p.Y.Min = 0
-	nS := len(f.Series)
-	groupW := 0.8
-	w := groupW / float64(nS)
+	p.X.Label.Text = ulabel + " (bar: median, whisker: 95% CI; none where n < 6)"
+	p.X.Tick.Marker = sigTicks{}
+	p.X.Min = 0
 	bars := &rects{}
-	eb := &errBars{}
-	leg := newLegend()
-	legendW := 2 * vg.Centimeter
-	for si, series := range f.Series {
-		noCI := false
-		for mi, metric := range f.Metrics {
+	eb := &errBarsX{}
+	var ticks plot.ConstantTicks
+	y := 0.0 // from the top down, in bars
+	for _, metric := range f.Metrics {
+		top := y
+		for _, series := range f.Series {
 			s, ok := f.Stats[metric][series]
 			if !ok {
 				continue
 			}
-			x0 := float64(mi) - groupW/2 + w*float64(si)
-			bars.boxes = append(bars.boxes, rect{x0 + w*0.06, x0 + w*0.94, 0, s.Median / div, seriesColor(si)})
+			c := -(y + 0.5)
+			bars.boxes = append(bars.boxes, rect{0, s.Median / div, c - 0.42, c + 0.42, colorOf(series)})
 			if s.HasCI() {
-				eb.xs = append(eb.xs, x0+w/2)
-				eb.ys = append(eb.ys, s.Median/div)
+				eb.xs = append(eb.xs, s.Median/div)
+				eb.ys = append(eb.ys, c)
 				eb.lo = append(eb.lo, s.Lo/div)
 				eb.hi = append(eb.hi, s.Hi/div)
-			} else {
-				noCI = true
 			}
+			y++
 		}
-		name := series
-		if noCI {
-			name += " (no CI: n<6)"
-		}
-		leg.Add(name, swatch{seriesColor(si)})
-		legendW = max(legendW, leg.TextStyle.Width(name)+leg.ThumbnailWidth+vg.Points(12))
+		ticks = append(ticks, plot.Tick{Value: -(top + y) / 2, Label: metric})
+		y += groupGap
 	}
+	if len(bars.boxes) == 0 {
+		return nil, 0, nil
+	}
+	y -= groupGap
 	p.Add(bars)
-	_, _, _, ymax := bars.DataRange()
+	xmax := maxV / div
 	if eb.Len() > 0 {
-		e, err := plotter.NewYErrorBars(eb)
+		e, err := plotter.NewXErrorBars(eb)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e.LineStyle.Width = vg.Points(1)
-		e.CapWidth = vg.Points(5)
+		e.CapWidth = vg.Points(4)
 		p.Add(e)
 		for _, h := range eb.hi {
-			ymax = math.Max(ymax, h)
+			xmax = math.Max(xmax, h)
 		}
 	}
-	p.NominalX(f.Metrics...)
-	p.Y.Padding = vg.Points(2) // NominalX pads by half the first label
-	p.X.Min, p.X.Max = -0.5, float64(len(f.Metrics))-0.5
-	p.Y.Max = ymax * 1.05
-	return withLegend(p, leg, min(legendW, chartW/3)), nil
+	p.Y.Tick.Marker = ticks
+	p.Y.Min, p.Y.Max = -y-0.3, 0.3
+	p.X.Max = xmax * 1.05
+	leg := newLegend()
+	var legendW vg.Length
+	for _, series := range f.Series {
+		leg.Add(series, swatch{colorOf(series)})
+		legendW = max(legendW, leg.TextStyle.Width(series))
+	}
+	// A browser may draw the SVG in a sans font wider than Liberation Sans:
+	// leave the legend some slack.
+	legendW = legendW*1.2 + leg.ThumbnailWidth + vg.Points(14)
+	h := max(chartH, vg.Points(70+barH*y), vg.Points(40)+vg.Length(len(f.Series))*leg.TextStyle.Font.Size*1.3)
+	return withLegend(p, leg, min(legendW, chartW/2)), h, nil
+}
+
+// errBarsX is the CI of each horizontal bar: median, centre y and the
+// interval.
+type errBarsX struct {
+	xs, ys, lo, hi []float64
+}
+
+func (e *errBarsX) Len() int                    { return len(e.xs) }
+func (e *errBarsX) XY(i int) (float64, float64) { return e.xs[i], e.ys[i] }
+func (e *errBarsX) XError(i int) (float64, float64) {
+	return e.xs[i] - e.lo[i], e.hi[i] - e.xs[i]
 }
 
 // tiled draws one row per series under a common title, each row with its
@@ -359,7 +379,7 @@ func tiled(title string, rows []string, rowH vg.Length, drawRow func(c draw.Canv
 
 // startupBox draws, per series, a horizontal box plot of "ready" with
 // every trial as a dot, each on its own linear time axis.
-func startupBox(f *Family) (func(draw.Canvas), vg.Length) {
+func startupBox(f *Family, colorOf func(string) color.Color) (func(draw.Canvas), vg.Length) {
 	stats := f.Stats["ready"]
 	var rows []string
 	for _, series := range f.Series {
@@ -393,12 +413,12 @@ func startupBox(f *Family) (func(draw.Canvas), vg.Length) {
 		b, err := plotter.NewBoxPlot(vg.Points(22), 0, vals)
 		if err == nil {
 			b.Horizontal = true
-			b.FillColor = lighten(seriesColor(i))
+			b.FillColor = lighten(colorOf(series))
 			b.MedianStyle.Width = vg.Points(2.5)
 			p.Add(b)
 		}
 		if sc, err := plotter.NewScatter(pts); err == nil {
-			sc.GlyphStyle.Color = seriesColor(i)
+			sc.GlyphStyle.Color = colorOf(series)
 			sc.GlyphStyle.Radius = vg.Points(2.5)
 			sc.GlyphStyle.Shape = draw.CircleGlyph{}
 			p.Add(sc)

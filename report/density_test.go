@@ -150,7 +150,7 @@ func TestDensitySweeps(t *testing.T) {
 		"| KSM | enabled at 4 instances |",
 		"65.0 MiB per VM — 13.0× Firecracker's",
 		"so the memory of one VM (180 MiB) would hold about 60 containers",
-		"## Summary: median", "single_thread",
+		"**Summary: median", "single_thread",
 	} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("summary.md lacks %q", want)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"image/color"
 	"math"
 	"sort"
 	"strconv"
@@ -29,7 +30,7 @@ func (c Chart) isDensity() bool {
 type densityLine struct {
 	name   string
 	pts    plotter.XYs
-	color  int
+	series string // colour key
 	dashed bool
 }
 
@@ -54,14 +55,14 @@ func densityCharts(m *Model) []densityChart {
 		xlabel: "k = instances running (log scale)", unit: workload.UnitBytes}
 	cpu := densityChart{id: densityCPU, title: "Host CPU busy during each step",
 		xlabel: "k = instances running (log scale)", unit: workload.UnitRatio, percent: true}
-	for i, d := range m.Density {
+	for _, d := range m.Density {
 		ser := d.Series()
 		var ready plotter.XYs
 		for _, p := range d.Ready {
 			ready = append(ready, plotter.XY{X: p.X, Y: p.Y})
 		}
 		if len(ready) > 0 {
-			startup.lines = append(startup.lines, densityLine{name: ser, pts: ready, color: i})
+			startup.lines = append(startup.lines, densityLine{name: ser, pts: ready, series: ser})
 		}
 		var mean, used, busy plotter.XYs
 		src := ""
@@ -83,13 +84,13 @@ func densityCharts(m *Model) []densityChart {
 			if src != "" {
 				name += " " + src
 			}
-			mem.lines = append(mem.lines, densityLine{name: name, pts: mean, color: i})
+			mem.lines = append(mem.lines, densityLine{name: name, pts: mean, series: ser})
 		}
 		if len(used) > 0 {
-			mem.lines = append(mem.lines, densityLine{name: ser + ": host used ÷ k", pts: used, color: i, dashed: true})
+			mem.lines = append(mem.lines, densityLine{name: ser + ": host used ÷ k", pts: used, series: ser, dashed: true})
 		}
 		if len(busy) > 0 {
-			cpu.lines = append(cpu.lines, densityLine{name: ser, pts: busy, color: i})
+			cpu.lines = append(cpu.lines, densityLine{name: ser, pts: busy, series: ser})
 		}
 	}
 	var out []densityChart
@@ -104,7 +105,7 @@ func densityCharts(m *Model) []densityChart {
 // draw returns the chart's drawing function. The Y axis is logarithmic
 // when the positive values span more than 20×; non-positive values cannot
 // be drawn there and are left out (the tables give every number).
-func (dc densityChart) draw() func(draw.Canvas) {
+func (dc densityChart) draw(colorOf func(string) color.Color) (func(draw.Canvas), vg.Length) {
 	p := newPlot(dc.title)
 	p.X.Label.Text = dc.xlabel
 	xmin, xmax := math.Inf(1), math.Inf(-1)
@@ -168,9 +169,9 @@ func (dc densityChart) draw() func(draw.Canvas) {
 		if err != nil {
 			continue
 		}
-		line.Color = seriesColor(l.color)
+		line.Color = colorOf(l.series)
 		line.Width = vg.Points(1.5)
-		sc.GlyphStyle.Color = seriesColor(l.color)
+		sc.GlyphStyle.Color = colorOf(l.series)
 		sc.GlyphStyle.Radius = vg.Points(3)
 		if len(pts) > 20 {
 			sc.GlyphStyle.Radius = vg.Points(2)
@@ -187,7 +188,8 @@ func (dc densityChart) draw() func(draw.Canvas) {
 	}
 	// A browser draws the SVG in its own sans font, often wider than
 	// Liberation Sans: leave the legend some slack.
-	return withLegend(p, leg, min(legendW*1.2, chartW*2/5))
+	h := max(chartH, vg.Points(48)+vg.Length(len(dc.lines))*leg.TextStyle.Font.Size*1.35)
+	return withLegend(p, leg, min(legendW*1.2, chartW/2)), h
 }
 
 func containsFloat(xs []float64, x float64) bool {

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,6 +42,14 @@ type Model struct {
 	// samples are kept out of Stats: pooled across steps, their medians
 	// would mean nothing.
 	Density []DensitySweep
+	// Failures are the failed trials and skipped runtimes of every run.
+	Failures []Failure
+	// Notes are the warnings workloads left in raw/notes-*.json.
+	Notes []WorkloadNote
+	// Findings are the report's answer, in sentences (see Findings).
+	Findings []Finding
+	// colors gives every series one colour through the whole report.
+	colors map[string]int
 }
 
 // RunEnv is the environment block of one run.
@@ -133,6 +142,8 @@ func Build(inputs []Input, lang string) (*Model, error) {
 			return nil, err
 		}
 		m.Views = append(m.Views, views...)
+		m.Failures = append(m.Failures, failuresOf(label, in.Run.Info)...)
+		m.Notes = append(m.Notes, readNotes(label, in.Run.Dir)...)
 		for _, rt := range in.Run.Info.Runtimes {
 			if rt.Settings["accel"] == "tcg" {
 				m.TCG = append(m.TCG, Key{Label: label, Runtime: rt.Name}.Series())
@@ -140,7 +151,46 @@ func Build(inputs []Input, lang string) (*Model, error) {
 		}
 	}
 	m.Families = families(m.Stats)
+	m.colors = seriesColorIndex(m)
+	m.Findings = m.findings()
 	return m, nil
+}
+
+// seriesColorIndex numbers every series of the model (stats, density
+// sweeps, runtimes of run.json) in report order, so that a runtime keeps
+// its colour in every chart.
+func seriesColorIndex(m *Model) map[string]int {
+	var all []string
+	add := func(s string) {
+		if !contains(all, s) {
+			all = append(all, s)
+		}
+	}
+	for _, e := range m.Runs {
+		for _, rt := range e.Runtimes {
+			add(Key{Label: e.Label, Runtime: rt.Name}.Series())
+		}
+	}
+	for _, s := range m.Stats {
+		add(s.Series())
+	}
+	for i := range m.Density {
+		add(m.Density[i].Series())
+	}
+	sortSeries(all)
+	out := make(map[string]int, len(all))
+	for i, s := range all {
+		out[s] = i
+	}
+	return out
+}
+
+// colorOf is the series' colour in every chart of the report.
+func (m *Model) colorOf(series string) color.Color {
+	if i, ok := m.colors[series]; ok {
+		return seriesColor(i)
+	}
+	return seriesColor(len(m.colors) + len(series))
 }
 
 // defaultLabel names a run by its host, or its id when the host is unknown.

@@ -3,11 +3,13 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -133,10 +135,31 @@ func writeMDTable(w io.Writer, tb table) {
 		seps[i] = "---"
 	}
 	fmt.Fprintf(w, "| %s |\n", strings.Join(seps, " | "))
-	for _, r := range tb.Rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(mapStr(r, mdEscape), " | "))
+	// Why a cell is empty: one numbered note per distinct reason.
+	var notes []string
+	for ri, r := range tb.Rows {
+		cells := mapStr(r, mdEscape)
+		for ci := range cells {
+			why, ok := tb.Tips[[2]int{ri, ci}]
+			if !ok {
+				continue
+			}
+			n := slices.Index(notes, why)
+			if n < 0 {
+				notes = append(notes, why)
+				n = len(notes) - 1
+			}
+			cells[ci] += fmt.Sprintf(" (%d)", n+1)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
+	for i, why := range notes {
+		fmt.Fprintf(w, "(%d) %s  \n", i+1, mdEscape(why))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+	}
 }
 
 func mapStr(ss []string, f func(string) string) []string {
@@ -147,8 +170,9 @@ func mapStr(ss []string, f func(string) string) []string {
 	return out
 }
 
-// WriteMarkdown writes summary.md: the report's tables and explanations
-// in Markdown, with links to the chart files.
+// WriteMarkdown writes summary.md: the findings first, then failures and
+// warnings, the details by workload, the density section, what each
+// instance saw and the environment, with links to the chart files.
 func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 	L := m.Lang
 	var b bytes.Buffer
@@ -158,36 +182,64 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 			fmt.Fprintf(&b, "> **%s%s: %s.** %s\n\n", labelPrefix(e.Label), t(L, "notcomplete"), e.Problem, t(L, "notcomplete2"))
 		}
 	}
-	if len(m.TCG) > 0 {
-		fmt.Fprintf(&b, "> **TCG** — %s\n\n", fmt.Sprintf(t(L, "tcg"), strings.Join(m.TCG, ", ")))
-	}
-	fmt.Fprintf(&b, "## %s\n\n", t(L, "env"))
-	for _, e := range m.Runs {
-		if e.Label != "" {
-			fmt.Fprintf(&b, "### %s\n\n", e.Label)
+	fmt.Fprintf(&b, "## %s\n\n", t(L, "findings"))
+	if len(m.Findings) == 0 {
+		fmt.Fprintf(&b, "%s\n\n", t(L, "nofindings"))
+	} else {
+		chartIDs := map[string]bool{}
+		for _, c := range charts {
+			chartIDs["chart-"+c.ID] = true
 		}
-		writeMDTable(&b, m.envTable(e))
-		writeMDTable(&b, m.runtimeTable(e))
+		for _, f := range m.Findings {
+			link := ""
+			if chartIDs[f.Anchor] {
+				link = fmt.Sprintf(" ([chart](charts/%s.svg))", strings.TrimPrefix(f.Anchor, "chart-"))
+			}
+			fmt.Fprintf(&b, "- %s%s\n", f.Text, link)
+		}
+		fmt.Fprintln(&b)
 	}
-	fmt.Fprintf(&b, "## %s\n\n", t(L, "summary"))
+	if len(m.Failures) > 0 {
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n", t(L, "failuressec"), t(L, "failureshow"))
+		writeMDTable(&b, m.failureTable())
+	}
+	if ws := m.warningItems(); len(ws) > 0 || len(m.TCG) > 0 {
+		fmt.Fprintf(&b, "## %s\n\n", t(L, "warnings"))
+		if len(m.TCG) > 0 {
+			fmt.Fprintf(&b, "- **TCG** — %s\n", fmt.Sprintf(t(L, "tcg"), strings.Join(m.TCG, ", ")))
+		}
+		for _, w := range ws {
+			fmt.Fprintf(&b, "- %s\n", w)
+		}
+		fmt.Fprintln(&b)
+	}
+	fmt.Fprintf(&b, "## %s\n\n", t(L, "details"))
 	switch {
 	case m.densityOnly():
-		fmt.Fprintf(&b, "%s\n\n", t(L, "d_nostats"))
+		fmt.Fprintf(&b, "%s\n\n%s\n\n", t(L, "d_nostats"), t(L, "d_noratios"))
 	case len(m.Stats) == 0:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "nosamples"))
 	default:
 		fmt.Fprintf(&b, "%s\n\n", t(L, "summaryhow"))
-		writeMDTable(&b, m.summaryTable())
+		if len(m.Ratios) > 0 {
+			fmt.Fprintf(&b, "%s\n\n", t(L, "ratiohow"))
+		} else {
+			fmt.Fprintf(&b, "%s\n\n", t(L, "nonative"))
+		}
 	}
-	fmt.Fprintf(&b, "## %s\n\n", t(L, "ratios"))
-	switch {
-	case m.densityOnly():
-		fmt.Fprintf(&b, "%s\n\n", t(L, "d_noratios"))
-	case len(m.Ratios) == 0:
-		fmt.Fprintf(&b, "%s\n\n", t(L, "nonative"))
-	default:
-		fmt.Fprintf(&b, "%s\n\n", t(L, "ratiohow"))
-		writeMDTable(&b, m.ratioTable())
+	for _, g := range m.groups(charts) {
+		fmt.Fprintf(&b, "### %s\n\n", g.Title)
+		if len(g.Summary.Rows) > 0 {
+			fmt.Fprintf(&b, "**%s**\n\n", t(L, "summary"))
+			writeMDTable(&b, g.Summary)
+		}
+		if len(g.Ratios.Rows) > 0 {
+			fmt.Fprintf(&b, "**%s**\n\n", t(L, "ratios"))
+			writeMDTable(&b, g.Ratios)
+		}
+		for _, c := range g.Charts {
+			fmt.Fprintf(&b, "![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.ID, explain(L, c.Family))
+		}
 	}
 	if len(m.Density) > 0 {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", t(L, "density"), t(L, "d_intro"))
@@ -208,12 +260,6 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		}
 		fmt.Fprintf(&b, "%s\n\n", t(L, "d_ksmexpl"))
 	}
-	if other := otherCharts(charts); len(other) > 0 {
-		fmt.Fprintf(&b, "## %s\n\n", t(L, "charts"))
-		for _, c := range other {
-			fmt.Fprintf(&b, "### %s\n\n![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.Title, c.ID, explain(L, c.Family))
-		}
-	}
 	fmt.Fprintf(&b, "## %s\n\n", t(L, "views"))
 	if len(m.Views) == 0 {
 		fmt.Fprintf(&b, "%s\n\n", t(L, "noviews"))
@@ -221,12 +267,13 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		fmt.Fprintf(&b, "%s\n\n", t(L, "viewshow"))
 		writeMDTable(&b, m.viewTable())
 	}
-	if ws := m.warningList(); len(ws) > 0 {
-		fmt.Fprintf(&b, "## %s\n\n", t(L, "warnings"))
-		for _, w := range ws {
-			fmt.Fprintf(&b, "- %s\n", w)
+	fmt.Fprintf(&b, "## %s\n\n", t(L, "env"))
+	for _, e := range m.Runs {
+		if e.Label != "" {
+			fmt.Fprintf(&b, "### %s\n\n", e.Label)
 		}
-		fmt.Fprintln(&b)
+		writeMDTable(&b, m.envTable(e))
+		writeMDTable(&b, m.runtimeTable(e))
 	}
 	_, err := w.Write(bytes.TrimRight(b.Bytes(), "\n"))
 	if err == nil {
@@ -236,6 +283,36 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		return fmt.Errorf("write markdown: %w", err)
 	}
 	return nil
+}
+
+// group is one workload's part of the details: its summary and ratio
+// rows and its charts.
+type group struct {
+	ID, Title string
+	Summary   table
+	Ratios    table
+	Charts    []Chart
+}
+
+// groups splits the details by workload, in report order; the host CPU
+// chart, which spans workloads, comes last in a group of its own.
+func (m *Model) groups(charts []Chart) []group {
+	var out []group
+	for _, w := range m.workloads() {
+		g := group{ID: "wl-" + shortUnit(workload.Unit(w)), Title: w, Summary: m.summaryTable(w), Ratios: m.ratioTable(w)}
+		for _, c := range charts {
+			if !c.isDensity() && c.Family != nil && c.Family.Kind != "host-cpu" && c.Family.Workload == w {
+				g.Charts = append(g.Charts, c)
+			}
+		}
+		out = append(out, g)
+	}
+	for _, c := range charts {
+		if c.Family != nil && c.Family.Kind == "host-cpu" {
+			out = append(out, group{ID: "wl-host-cpu", Title: t(m.Lang, "hostcpu"), Charts: []Chart{c}})
+		}
+	}
+	return out
 }
 
 // densityOnly reports whether the model has density sweeps and nothing
@@ -281,8 +358,15 @@ type htmlChart struct {
 type htmlRun struct {
 	Label    string
 	Problem  string
-	Env      table
-	Runtimes table
+	Env      template.HTML
+	Runtimes template.HTML
+}
+
+type htmlGroup struct {
+	ID, Title string
+	Summary   template.HTML
+	Ratios    template.HTML
+	Charts    []htmlChart
 }
 
 type htmlPage struct {
@@ -290,12 +374,13 @@ type htmlPage struct {
 	T           map[string]string
 	TCG         string
 	Runs        []htmlRun
-	Summary     table
-	Ratios      table
-	Charts      []htmlChart
-	Views       table
+	Findings    []Finding
+	Failures    template.HTML
 	Warnings    []string
+	Groups      []htmlGroup
+	Views       template.HTML
 	HasStats    bool
+	HasRatios   bool
 	DensityOnly bool
 	Density     *htmlDensity
 }
@@ -308,13 +393,57 @@ type htmlDensity struct {
 
 type htmlSweep struct {
 	ID, Series string
-	Table      table
+	Table      template.HTML
 	Notes      []string
+}
+
+// htmlTable renders tb with every text escaped; columns from numFrom on
+// are numbers (right-aligned), and a cell with a tip carries it as a
+// tooltip. head draws the head row; keyCol makes each row's first cell a
+// header (key/value tables).
+func htmlTable(tb table, id, class string, numFrom int, head, keyCol bool) template.HTML {
+	var b strings.Builder
+	b.WriteString("<table")
+	if id != "" {
+		fmt.Fprintf(&b, ` id="%s"`, html.EscapeString(id))
+	}
+	if class != "" {
+		fmt.Fprintf(&b, ` class="%s"`, html.EscapeString(class))
+	}
+	b.WriteString(">")
+	if head {
+		b.WriteString("<tr>")
+		for _, h := range tb.Head {
+			fmt.Fprintf(&b, "<th>%s</th>", html.EscapeString(h))
+		}
+		b.WriteString("</tr>")
+	}
+	for ri, r := range tb.Rows {
+		b.WriteString("<tr>")
+		for ci, c := range r {
+			tag := "td"
+			if keyCol && ci == 0 {
+				tag = "th"
+			}
+			b.WriteString("<" + tag)
+			if numFrom > 0 && ci >= numFrom {
+				b.WriteString(` class="num"`)
+			}
+			if why, ok := tb.Tips[[2]int{ri, ci}]; ok {
+				fmt.Fprintf(&b, ` title="%s"`, html.EscapeString(why))
+			}
+			fmt.Fprintf(&b, ">%s</%s>", html.EscapeString(c), tag)
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</table>")
+	return template.HTML(b.String())
 }
 
 func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 	L := m.Lang
-	p := htmlPage{Lang: L, T: map[string]string{}, HasStats: len(m.Stats) > 0, DensityOnly: m.densityOnly()}
+	p := htmlPage{Lang: L, T: map[string]string{}, HasStats: len(m.Stats) > 0, HasRatios: len(m.Ratios) > 0,
+		DensityOnly: m.densityOnly(), Findings: m.Findings}
 	for k := range ui {
 		p.T[k] = t(L, k)
 	}
@@ -322,34 +451,47 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 		p.TCG = fmt.Sprintf(t(L, "tcg"), strings.Join(m.TCG, ", "))
 	}
 	for _, e := range m.Runs {
-		p.Runs = append(p.Runs, htmlRun{Label: e.Label, Problem: e.Problem, Env: m.envTable(e), Runtimes: m.runtimeTable(e)})
+		p.Runs = append(p.Runs, htmlRun{Label: e.Label, Problem: e.Problem,
+			Env: htmlTable(m.envTable(e), "", "envtable", 0, false, true), Runtimes: htmlTable(m.runtimeTable(e), "", "runtimes", 0, true, false)})
 	}
-	if len(m.Stats) > 0 {
-		p.Summary = m.summaryTable()
+	if len(m.Failures) > 0 {
+		p.Failures = htmlTable(m.failureTable(), "failure-list", "failures", 0, true, false)
 	}
-	if len(m.Ratios) > 0 {
-		p.Ratios = m.ratioTable()
+	p.Warnings = m.warningItems()
+	hc := func(c Chart) htmlChart {
+		return htmlChart{ID: c.ID, Title: c.Title, Note: explain(L, c.Family), SVG: inlineSVG(c.SVG, c.Title)}
+	}
+	for _, g := range m.groups(charts) {
+		hg := htmlGroup{ID: g.ID, Title: g.Title}
+		if len(g.Summary.Rows) > 0 {
+			hg.Summary = htmlTable(g.Summary, "summary-"+strings.TrimPrefix(g.ID, "wl-"), "summary", 3, true, false)
+		}
+		if len(g.Ratios.Rows) > 0 {
+			hg.Ratios = htmlTable(g.Ratios, "ratios-"+strings.TrimPrefix(g.ID, "wl-"), "ratios", 3, true, false)
+		}
+		for _, c := range g.Charts {
+			hg.Charts = append(hg.Charts, hc(c))
+		}
+		p.Groups = append(p.Groups, hg)
 	}
 	if len(m.Views) > 0 {
-		p.Views = m.viewTable()
+		p.Views = htmlTable(m.viewTable(), "views", "", 0, true, false)
 	}
 	for _, c := range charts {
-		hc := htmlChart{ID: c.ID, Title: c.Title, Note: explain(L, c.Family), SVG: inlineSVG(c.SVG, c.Title)}
 		if c.isDensity() {
 			if p.Density == nil {
 				p.Density = &htmlDensity{}
 			}
-			p.Density.Charts = append(p.Density.Charts, hc)
-			continue
+			p.Density.Charts = append(p.Density.Charts, hc(c))
 		}
-		p.Charts = append(p.Charts, hc)
 	}
 	if len(m.Density) > 0 && p.Density == nil {
 		p.Density = &htmlDensity{}
 	}
 	for i := range m.Density {
 		d := &m.Density[i]
-		sw := htmlSweep{ID: "density-" + shortUnit(workload.Unit(d.Series())), Series: d.Series(), Table: m.densityTable(d)}
+		id := "density-" + shortUnit(workload.Unit(d.Series()))
+		sw := htmlSweep{ID: id, Series: d.Series(), Table: htmlTable(m.densityTable(d), id, "density", 1, true, true)}
 		for _, note := range []string{m.densityFitsNote(d), m.densityVMNote(d)} {
 			if note != "" {
 				sw.Notes = append(sw.Notes, note)
@@ -357,7 +499,6 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 		}
 		p.Density.Sweeps = append(p.Density.Sweeps, sw)
 	}
-	p.Warnings = m.warningList()
 	if err := pageTmpl.Execute(w, p); err != nil {
 		return fmt.Errorf("render index.html: %w", err)
 	}
@@ -365,7 +506,9 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 }
 
 // pageTmpl is index.html: one file, styles inline, no scripts, no fonts,
-// nothing fetched from anywhere, so it reads the same from file://.
+// nothing fetched from anywhere, so it reads the same from file://. The
+// answer comes first (findings, failures, warnings); the details follow,
+// one collapsible group per workload.
 var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}">
 <head>
@@ -375,40 +518,63 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <title>{{.T.title}}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; line-height: 1.45; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .9em; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f2f2f2; }
-td.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; }
+td[title] { cursor: help; color: #666; }
+td[title]::after { content: " ?"; font-size: .75em; vertical-align: super; color: #888; }
 .banner { padding: .8em 1em; margin: 1em 0; border-radius: 4px; font-weight: 500; }
 .banner.status { background: #fde2e1; border: 2px solid #c0392b; }
-.banner.tcg { background: #fff4d6; border: 2px solid #d68910; }
+.banner.tcg { background: #fff4d6; border: 2px solid #d68910; list-style: none; }
+#findings li { margin: .35em 0; }
+#findings a { font-size: .85em; white-space: nowrap; }
+#failures { border-left: 4px solid #c0392b; padding-left: 1em; }
+#warnings { border-left: 4px solid #d68910; padding-left: 1em; }
+details { border: 1px solid #ddd; border-radius: 4px; margin: .6em 0; padding: .2em .8em; }
+details > summary { cursor: pointer; font-weight: 600; font-size: 1.1em; padding: .3em 0; }
 figure { margin: 1.5em 0; }
 figure svg.chart { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { max-width: 60em; }
 .note { color: #444; }
 .env { display: flex; flex-wrap: wrap; gap: 2em; }
+.env table.runtimes td:nth-child(7) { min-width: 14em; }
 </style>
 </head>
 <body>
 <h1>{{.T.title}}</h1>
 {{range .Runs}}{{if .Problem}}<div class="banner status" id="status-banner"><strong>{{if .Label}}{{.Label}}: {{end}}{{$.T.notcomplete}}: {{.Problem}}.</strong> {{$.T.notcomplete2}}</div>
-{{end}}{{end}}{{if .TCG}}<div class="banner tcg" id="tcg-banner"><strong>TCG</strong> — {{.TCG}}</div>
-{{end}}
-<h2>{{.T.env}}</h2>
-{{range .Runs}}{{if .Label}}<h3>{{.Label}}</h3>{{end}}
-<div class="env">
-<table class="envtable">{{range .Env.Rows}}<tr><th>{{index . 0}}</th><td>{{index . 1}}</td></tr>{{end}}</table>
-<table class="runtimes"><tr>{{range .Runtimes.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Runtimes.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
-</div>
-{{end}}
-<h2>{{.T.summary}}</h2>
-{{if .HasStats}}<p class="note">{{.T.summaryhow}}</p>
-<table id="summary"><tr>{{range .Summary.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Summary.Rows}}<tr>{{range $i, $c := .}}{{if lt $i 3}}<td>{{$c}}</td>{{else}}<td class="num">{{$c}}</td>{{end}}{{end}}</tr>{{end}}</table>
+{{end}}{{end}}
+<section id="findings">
+<h2>{{.T.findings}}</h2>
+{{if .Findings}}<ul>{{range .Findings}}<li class="finding {{.Topic}}">{{.Text}}{{if .Anchor}} <a href="#{{.Anchor}}">→</a>{{end}}</li>
+{{end}}</ul>{{else}}<p>{{.T.nofindings}}</p>{{end}}
+</section>
+{{if .Failures}}<section id="failures">
+<h2>{{.T.failuressec}}</h2>
+<p class="note">{{.T.failureshow}}</p>
+{{.Failures}}
+</section>
+{{end}}{{if or .TCG .Warnings}}<section id="warnings">
+<h2>{{.T.warnings}}</h2>
+<ul>{{if .TCG}}<li class="banner tcg" id="tcg-banner"><strong>TCG</strong> — {{.TCG}}</li>{{end}}{{range .Warnings}}<li>{{.}}</li>{{end}}</ul>
+</section>
+{{end}}<section id="details">
+<h2>{{.T.details}}</h2>
+{{if .HasStats}}<p class="note">{{.T.summaryhow}} {{.T.dashnote}}</p>
+{{if .HasRatios}}<p class="note">{{.T.ratiohow}}</p>{{else}}<p>{{.T.nonative}}</p>{{end}}
 {{else if .DensityOnly}}<p>{{.T.d_nostats}}</p>{{else}}<p>{{.T.nosamples}}</p>{{end}}
-<h2>{{.T.ratios}}</h2>
-{{if .Ratios.Rows}}<p class="note">{{.T.ratiohow}}</p>
-<table id="ratios"><tr>{{range .Ratios.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Ratios.Rows}}<tr>{{range $i, $c := .}}{{if lt $i 3}}<td>{{$c}}</td>{{else}}<td class="num">{{$c}}</td>{{end}}{{end}}</tr>{{end}}</table>
-{{else if .DensityOnly}}<p>{{.T.d_noratios}}</p>{{else}}<p>{{.T.nonative}}</p>{{end}}
+{{range .Groups}}<details id="{{.ID}}"><summary>{{.Title}}</summary>
+{{if .Summary}}<h4>{{$.T.summary}}</h4>
+{{.Summary}}
+{{end}}{{if .Ratios}}<h4>{{$.T.ratios}}</h4>
+{{.Ratios}}
+{{end}}{{range .Charts}}<figure id="chart-{{.ID}}" class="chart-figure">
+{{.SVG}}
+<figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>
+</figure>
+{{end}}</details>
+{{end}}</section>
 {{with .Density}}<section id="density">
 <h2>{{$.T.density}}</h2>
 <p class="note">{{$.T.d_intro}}</p>
@@ -417,22 +583,22 @@ figcaption { max-width: 60em; }
 <figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>
 </figure>
 {{end}}{{range .Sweeps}}<h3>{{.Series}}</h3>
-<table id="{{.ID}}" class="density"><tr>{{range .Table.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Table.Rows}}<tr><th>{{index . 0}}</th><td class="num">{{index . 1}}</td></tr>{{end}}</table>
+{{.Table}}
 {{range .Notes}}<p class="note">{{.}}</p>
 {{end}}{{end}}<p class="note">{{$.T.d_ksmexpl}}</p>
 </section>
-{{end}}{{if .Charts}}<h2>{{.T.charts}}</h2>
-{{range .Charts}}<figure id="chart-{{.ID}}" class="chart-figure">
-{{.SVG}}
-<figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>
-</figure>
-{{end}}{{end}}
-<h2>{{.T.views}}</h2>
-{{if .Views.Rows}}<p class="note">{{.T.viewshow}}</p>
-<table id="views"><tr>{{range .Views.Head}}<th>{{.}}</th>{{end}}</tr>{{range .Views.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+{{end}}<details id="views-section"><summary>{{.T.views}}</summary>
+{{if .Views}}<p class="note">{{.T.viewshow}}</p>
+{{.Views}}
 {{else}}<p>{{.T.noviews}}</p>{{end}}
-{{if .Warnings}}<h2>{{.T.warnings}}</h2>
-<ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul>{{end}}
+</details>
+<details id="environment"><summary>{{.T.env}}</summary>
+{{range .Runs}}{{if .Label}}<h3>{{.Label}}</h3>{{end}}
+<div class="env">
+{{.Env}}
+{{.Runtimes}}
+</div>
+{{end}}</details>
 </body>
 </html>
 `))

@@ -94,6 +94,17 @@ func TestGolden(t *testing.T) {
 			}
 			return WriteMarkdown(w, m, charts)
 		}},
+		{"summary with failures en", "summary.fail.en.md.golden", func(w *bytes.Buffer) error {
+			m, err := Build([]Input{{Run: readRun(t, "run-fail")}}, LangEnglish)
+			if err != nil {
+				return err
+			}
+			charts, err := renderCharts(m, false)
+			if err != nil {
+				return err
+			}
+			return WriteMarkdown(w, m, charts)
+		}},
 		{"density summary en", "summary.density.en.md.golden", func(w *bytes.Buffer) error { return densityMarkdown(w, LangEnglish) }},
 		{"density summary ko", "summary.density.ko.md.golden", func(w *bytes.Buffer) error { return densityMarkdown(w, LangKorean) }},
 		{"compare text", "compare.txt.golden", func(w *bytes.Buffer) error { return CompareRuns(a, b).WriteText(w) }},

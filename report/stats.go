@@ -240,7 +240,7 @@ func workloadRank(w string, seen map[string]int) int {
 	return len(workloadOrder) + seen[w]
 }
 
-var runtimeOrder = []string{"native", "container", "oci-crun", "oci-runc", "vm"}
+var runtimeOrder = []string{"native", "container", "oci-crun", "oci-runc", "oci-runsc", "docker", "podman", "vm"}
 
 func runtimeRank(r string, seen map[string]int) int {
 	for i, x := range runtimeOrder {

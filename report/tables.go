@@ -14,6 +14,39 @@ import (
 type table struct {
 	Head []string
 	Rows [][]string
+	// Tips say why a cell is empty ("—"), keyed by row and column: a
+	// tooltip in HTML, a numbered note under the table in Markdown.
+	Tips map[[2]int]string
+}
+
+func (tb *table) tip(row, col int, why string) {
+	if tb.Tips == nil {
+		tb.Tips = map[[2]int]string{}
+	}
+	tb.Tips[[2]int{row, col}] = why
+}
+
+// workloads lists the workloads of the model's stats in report order.
+func (m *Model) workloads() []string {
+	var out []string
+	for _, s := range m.Stats {
+		if !contains(out, s.Workload) {
+			out = append(out, s.Workload)
+		}
+	}
+	return out
+}
+
+// seriesIn lists the series with a stat of workload w ("" for all).
+func (m *Model) seriesIn(w string) []string {
+	var out []string
+	for _, s := range m.Stats {
+		if (w == "" || s.Workload == w) && s.N > 0 && !contains(out, s.Series()) {
+			out = append(out, s.Series())
+		}
+	}
+	sortSeries(out)
+	return out
 }
 
 // seriesOf lists every series in the model in report order.
@@ -49,20 +82,33 @@ func betterText(lang string, better workload.Better) string {
 	return t(lang, "lower")
 }
 
-// summaryTable is the wide table of medians: one row per metric, one
-// column per series.
-func (m *Model) summaryTable() table {
-	series := m.seriesOf()
+// summaryTable is the wide table of medians of workload w ("" for every
+// workload): one row per metric, one column per series that ran it.
+func (m *Model) summaryTable(w string) table {
+	series := m.seriesIn(w)
+	// A runtime whose every trial of w failed still gets its column, of
+	// "—" cells that say why.
+	for _, f := range m.Failures {
+		ser := Key{Label: f.Label, Runtime: f.Runtime}.Series()
+		if w != "" && !f.Skipped && f.Workload == w && !contains(series, ser) {
+			series = append(series, ser)
+		}
+	}
+	sortSeries(series)
 	tb := table{Head: append([]string{t(m.Lang, "workload"), t(m.Lang, "metric"), t(m.Lang, "better")}, series...)}
 	idx := map[Key]Stat{}
 	for _, s := range m.Stats {
 		idx[Key{Runtime: s.Series(), Workload: s.Workload, Metric: s.Metric}] = s
 	}
 	for _, wm := range m.metricRows() {
+		if w != "" && wm[0] != w {
+			continue
+		}
 		row := []string{wm[0], wm[1], ""}
 		for _, ser := range series {
 			s, ok := idx[Key{Runtime: ser, Workload: wm[0], Metric: wm[1]}]
 			if !ok || s.N == 0 {
+				tb.tip(len(tb.Rows), len(row), m.dashReason(ser, wm[0], wm[1]))
 				row = append(row, "—")
 				continue
 			}
@@ -74,11 +120,15 @@ func (m *Model) summaryTable() table {
 	return tb
 }
 
-// ratioTable is the Felter-style table: relative performance against
-// native, > 1 better, with the raw ratio and significance.
-func (m *Model) ratioTable() table {
+// ratioTable is the Felter-style table of workload w ("" for all):
+// relative performance against native, > 1 better, with the raw ratio and
+// significance.
+func (m *Model) ratioTable(w string) table {
 	var cols []string
 	for _, r := range m.Ratios {
+		if w != "" && r.Workload != w {
+			continue
+		}
 		ser := Key{Label: r.Label, Runtime: r.Runtime}.Series()
 		if !contains(cols, ser) {
 			cols = append(cols, ser)
@@ -90,6 +140,9 @@ func (m *Model) ratioTable() table {
 	idx := map[rk]map[string]Ratio{}
 	var order []rk
 	for _, r := range m.Ratios {
+		if w != "" && r.Workload != w {
+			continue
+		}
 		k := rk{r.Label, r.Workload, r.Metric}
 		if idx[k] == nil {
 			idx[k] = map[string]Ratio{}
@@ -102,6 +155,7 @@ func (m *Model) ratioTable() table {
 		for _, c := range cols {
 			r, ok := idx[k][c]
 			if !ok {
+				tb.tip(len(tb.Rows), len(row), m.dashReason(c, k.w, k.metric))
 				row = append(row, "—")
 				continue
 			}
@@ -173,6 +227,7 @@ func (m *Model) envTable(e RunEnv) table {
 	for _, r := range rows {
 		if strings.TrimSpace(r[1]) == "" || r[1] == "0" {
 			r[1] = "—"
+			tb.tip(len(tb.Rows), 1, t(L, "tip_unrecorded"))
 		}
 		tb.Rows = append(tb.Rows, r)
 	}
@@ -207,7 +262,13 @@ func (m *Model) runtimeTable(e RunEnv) table {
 		if settings == "" {
 			settings = "—"
 		}
-		tb.Rows = append(tb.Rows, []string{r.Name, r.Kind, r.Accel, vcpus, mem, strconv.Itoa(r.Samples), settings, prob})
+		row := []string{r.Name, r.Kind, r.Accel, vcpus, mem, strconv.Itoa(r.Samples), settings, prob}
+		for col, key := range map[int]string{2: "tip_accel", 3: "tip_vcpus", 4: "tip_mem", 6: "tip_settings", 7: "tip_noerr"} {
+			if row[col] == "—" {
+				tb.tip(len(tb.Rows), col, t(L, key))
+			}
+		}
+		tb.Rows = append(tb.Rows, row)
 	}
 	return tb
 }
@@ -226,7 +287,7 @@ func (m *Model) viewTable() table {
 	tb := table{Head: []string{t(L, "runtime"), t(L, "instance"), t(L, "kernel"), t(L, "hostname"), t(L, "pids"), t(L, "ifaces"), t(L, "memtotal"), t(L, "cpus"), t(L, "rootfs"), t(L, "uptime")}}
 	hostKernel := map[string]string{}
 	for _, e := range m.Runs {
-		hostKernel[e.Label] = e.Info.Host.Kernel
+		hostKernel[e.Label] = hostKernelRelease(e.Info.Host.Kernel) // run.json appends the machine
 	}
 	nativeKernel := map[string]string{}
 	for _, v := range m.Views {

@@ -26,6 +26,7 @@ import (
 	"vcbench/agent"
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/report"
 	"vcbench/scenarios"
 	"vcbench/state"
 	"vcbench/workload"
@@ -276,12 +277,22 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 			fmt.Fprintf(stderr, "vcbench: warning: %s had %d failed trial(s); first: %s\n", rt.Name, len(rt.Errors), rt.Errors[0])
 		}
 	}
+	findings, ferr := report.Findings(run, report.LangEnglish)
+	if ferr != nil {
+		fmt.Fprintln(stderr, "vcbench:", ferr)
+	}
 	if o.json {
-		printJSONSummary(cmd.OutOrStdout(), run, index)
+		printJSONSummary(cmd.OutOrStdout(), run, index, findings)
 	} else {
 		fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s, %d samples in %s\n", run.Info.RunID, run.Info.Status, len(run.Samples), store.Dir)
 		if index != "" {
 			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", index)
+		}
+		if len(findings) > 0 {
+			fmt.Fprintln(cmd.OutOrStdout(), "findings:")
+			for _, f := range findings {
+				fmt.Fprintf(cmd.OutOrStdout(), "  - %s\n", f.Text)
+			}
 		}
 	}
 	if status != bench.StatusComplete {
@@ -302,6 +313,8 @@ type JSONSummary struct {
 	Report  string        `json:"report,omitempty"`
 	Samples int           `json:"samples"`
 	Summary []SummaryLine `json:"summary"`
+	// Findings are the report's sentences (report.Findings), in English.
+	Findings []report.Finding `json:"findings"`
 }
 
 // SummaryLine is the median of one (runtime, workload, metric).
@@ -315,7 +328,7 @@ type SummaryLine struct {
 	Median   float64         `json:"median"`
 }
 
-func printJSONSummary(w io.Writer, run *bench.Run, index string) {
+func printJSONSummary(w io.Writer, run *bench.Run, index string, findings []report.Finding) {
 	groups := map[[3]string][]bench.Sample{}
 	var keys [][3]string
 	for _, s := range run.Samples {
@@ -325,7 +338,10 @@ func printJSONSummary(w io.Writer, run *bench.Run, index string) {
 		}
 		groups[k] = append(groups[k], s)
 	}
-	out := JSONSummary{RunDir: run.Dir, RunID: run.Info.RunID, Status: run.Info.Status, Reason: run.Info.Reason, Report: index, Samples: len(run.Samples), Summary: []SummaryLine{}}
+	out := JSONSummary{RunDir: run.Dir, RunID: run.Info.RunID, Status: run.Info.Status, Reason: run.Info.Reason, Report: index, Samples: len(run.Samples), Summary: []SummaryLine{}, Findings: findings}
+	if out.Findings == nil {
+		out.Findings = []report.Finding{}
+	}
 	for _, k := range keys {
 		g := groups[k]
 		vals := make([]float64, len(g))

@@ -1,5 +1,8 @@
 // Command mkfixture writes the recorded run directories under
-// report/testdata (run-a, run-b) that the report's golden tests read. The
+// report/testdata (run-a, run-b, run-fail) that the report's golden tests
+// read. run-fail is run-a's shape with failures: the VM's disk and network
+// workloads failed in every trial, one VM trial never became ready, runc
+// is missing, and the memory workload left a warning in its notes. The
 // figures are shaped after measurements on the development machine (2
 // cores, TCG VM); noise is seeded so that the files are reproducible.
 //
@@ -91,8 +94,8 @@ var changes = map[string]float64{
 
 func main() {
 	root := os.Args[1]
-	for i, name := range []string{"run-a", "run-b"} {
-		if err := write(filepath.Join(root, name), name, uint64(i+1), i == 1); err != nil {
+	for i, name := range []string{"run-a", "run-b", "run-fail"} {
+		if err := write(filepath.Join(root, name), name, uint64(i+1), i == 1, i == 2); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -104,7 +107,7 @@ func round(v float64) float64 {
 	return r
 }
 
-func write(dir, id string, seed uint64, b bool) error {
+func write(dir, id string, seed uint64, b, fail bool) error {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	if err := os.MkdirAll(filepath.Join(dir, "raw"), 0o755); err != nil {
 		return err
@@ -132,6 +135,24 @@ func write(dir, id string, seed uint64, b bool) error {
 		ScenarioSHA256: "9f2c6f1de0b3a1c4e5d6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8",
 		Trials:         6, Warmup: 1,
 	}
+	if fail {
+		vm := &info.Runtimes[4]
+		vm.Errors = []string{"vm trial 2/6: agent never became ready within 2m0s: context deadline exceeded"}
+		for trial := 1; trial <= trials["vm"]; trial++ {
+			if trial == 2 {
+				continue
+			}
+			vm.Errors = append(vm.Errors,
+				fmt.Sprintf("vm trial %d/6: workload disk: fio: exit status 1: fio: pid=0, err=22/file:filesetup.c:805, func=open, error=Invalid argument", trial),
+				fmt.Sprintf("vm trial %d/6: workload network: dial tcp 127.0.0.1:40123: connect: connection refused", trial))
+		}
+		note := []byte(`{"arrays":"25165824","warning":"arrays (25165824 bytes) are smaller than 4x the last-level cache (503316480 bytes): figures include cache hits"}` + "\n")
+		for trial := 0; trial < 2; trial++ {
+			if err := os.WriteFile(filepath.Join(dir, "raw", fmt.Sprintf("notes-container-%d-memory.json", trial)), note, 0o644); err != nil {
+				return err
+			}
+		}
+	}
 	if err := bench.WriteJSONAtomic(filepath.Join(dir, "run.json"), info); err != nil {
 		return err
 	}
@@ -147,6 +168,9 @@ func write(dir, id string, seed uint64, b bool) error {
 				base, ok := m.base[rt]
 				if !ok {
 					continue
+				}
+				if fail && rt == "vm" && (trial == 1 || m.workload == "disk" || m.workload == "network") {
+					continue // the workload failed in every trial
 				}
 				if b {
 					if c, ok := changes[m.workload+"/"+m.name+"@"+rt]; ok {
