@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"vcbench/agent/proto"
-	"vcbench/workload"
 	"vcbench/bench"
+	"vcbench/workload"
 )
 
 // Finding is one sentence of a report's answer to "what does isolation
