@@ -223,7 +223,17 @@ var runtimeKeys = map[RuntimeKind][]string{
 	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network"},
 	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network"},
 	VM:        {"memory_mib", "accel", "machine", "network"},
+	Docker:    {"memory_mib", "hostname", "network"},
+	Podman:    {"memory_mib", "hostname", "network"},
 }
+
+// Networks of the engine runtimes (docker, podman): the engine's default
+// bridge with the agent's port published on 127.0.0.1 (the default), or the
+// host's network namespace.
+const (
+	EngineBridge = "bridge"
+	EngineHost   = "host"
+)
 
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
@@ -338,9 +348,13 @@ func (r *RuntimeConfig) validate(field string) error {
 		return nil
 	}
 	netAllowed := []string{"veth"}
-	if r.Kind == VM {
+	switch r.Kind {
+	case VM:
 		netAllowed = []string{"user", "tap"}
+	case Docker, Podman:
+		netAllowed = []string{EngineBridge, EngineHost}
 	}
+
 	return errors.Join(
 		oneOf("accel", r.Accel, "auto", "kvm", "tcg"),
 		oneOf("machine", r.Machine, "microvm", "q35"),

@@ -69,7 +69,10 @@ func TestParseErrors(t *testing.T) {
 		{"no runtimes", wl, "runtimes: at least one runtime is needed"},
 		{"no workloads", rt, "workloads: at least one workload is needed"},
 		{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
-		{"bad kind", "runtimes:\n  - kind: docker\n" + wl, `t.yaml:2:5: runtimes[0].kind: "docker" is not a runtime`},
+		{"bad kind", "runtimes:\n  - kind: lxc\n" + wl, `t.yaml:2:5: runtimes[0].kind: "lxc" is not a runtime`},
+		{"accel on docker", "runtimes:\n  - kind: docker\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime docker (allowed: kind, name, vcpus, memory_mib, hostname, network)"},
+		{"user_ns on podman", "runtimes:\n  - kind: podman\n    user_ns: true\n" + wl, "runtimes[0].user_ns: does not apply to runtime podman"},
+		{"veth on docker", "runtimes:\n  - kind: docker\n    network: veth\n" + wl, `runtimes[0].network: "veth" is not allowed (allowed: bridge, host)`},
 		{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "runtimes[0].kind: missing"},
 		{"vcpus zero", "runtimes:\n  - kind: vm\n    vcpus: 0\n" + wl, "t.yaml:3:5: runtimes[0].vcpus: 0 is below 1"},
 		{"vcpus huge", "runtimes:\n  - kind: vm\n    vcpus: 1000\n" + wl, "runtimes[0].vcpus: 1000 is above 256"},
@@ -140,5 +143,20 @@ func TestOpenMissing(t *testing.T) {
 	var e *Error
 	if err == nil || errors.As(err, &e) {
 		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+func TestParseEngines(t *testing.T) {
+	text := "runtimes:\n  - kind: docker\n    vcpus: 2\n    memory_mib: 128\n    hostname: box\n  - kind: podman\n    network: host\nworkloads:\n  - kind: cpu\n"
+	s, err := Parse("t.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, p := s.Runtimes[0], s.Runtimes[1]
+	if d.Kind != Docker || d.VCPUs != 2 || d.MemoryMiB != 128 || d.Hostname != "box" || d.Network != "" {
+		t.Errorf("docker settings: %+v", d)
+	}
+	if p.Kind != Podman || p.Network != EngineHost || p.MemoryMiB != DefaultMemoryMiB {
+		t.Errorf("podman settings: %+v", p)
 	}
 }

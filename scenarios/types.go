@@ -21,10 +21,15 @@ const (
 	OCICrun   RuntimeKind = "oci-crun"
 	OCIRunc   RuntimeKind = "oci-runc"
 	VM        RuntimeKind = "vm"
+	// Docker runs the agent through the Docker Engine API over the image
+	// imported from the rootfs tree.
+	Docker RuntimeKind = "docker"
+	// Podman runs the agent through the podman CLI over the same image.
+	Podman RuntimeKind = "podman"
 )
 
 // RuntimeKinds lists every valid runtime kind in report order.
-var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, VM}
+var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, Docker, Podman, VM}
 
 // Valid reports whether k is a known runtime kind.
 func (k RuntimeKind) Valid() bool {
@@ -79,7 +84,7 @@ type RuntimeConfig struct {
 	VCPUs     int    `yaml:"vcpus"`
 	MemoryMiB int    `yaml:"memory_mib"`
 
-	// Container and OCI runtimes.
+	// Container, OCI and engine (docker, podman) runtimes.
 	Hostname string `yaml:"hostname"`
 	UserNS   bool   `yaml:"user_ns"`
 	Writable bool   `yaml:"writable_rootfs"`
@@ -87,7 +92,7 @@ type RuntimeConfig struct {
 	// VM runtime.
 	Accel   string `yaml:"accel"`   // auto|kvm|tcg
 	Machine string `yaml:"machine"` // microvm|q35
-	Network string `yaml:"network"` // user|tap (vm); veth (containers)
+	Network string `yaml:"network"` // user|tap (vm); veth (containers); bridge|host (docker, podman)
 
 	pos positions
 }
