@@ -323,5 +323,8 @@ func teardownPrivate(rec *state.Record, dir string) error {
 	if err := rec.Teardown(time.Second); err != nil {
 		errs = append(errs, err)
 	}
+	if dir != "" {
+		os.Remove(filepath.Dir(dir)) // <state>/docker, once no daemon is left
+	}
 	return errors.Join(errs...)
 }
