@@ -84,6 +84,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer r.Progress.End()
 	}
 	var runtimes []*prepared
+	defer func() {
+		for _, p := range runtimes {
+			if c, ok := p.rt.(Closer); ok {
+				cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if err := c.Close(cctx); err != nil {
+					msg := "close: " + err.Error()
+					r.logf("%s: %s", p.rc.RuntimeName(), msg)
+					r.setRuntime(p.rc.RuntimeName(), func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+				}
+				cancel()
+			}
+		}
+	}()
 	for _, rc := range sc.Runtimes {
 		p, err := r.prepare(ctx, rc)
 		if err != nil {

@@ -86,6 +86,14 @@ type Preparer interface {
 	Prepare(ctx context.Context) error
 }
 
+// Closer is implemented by runtimes that hold something for the whole run
+// (a private engine daemon): the runner calls Close once at the end of Run,
+// after every instance has stopped, whether the run succeeded, failed or
+// was interrupted.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
 // Factory makes a Runtime for one runtime entry of a scenario. Backends are
 // registered explicitly by the CLI, never through init().
 type Factory func(cfg scenarios.RuntimeConfig, env Env) (Runtime, error)

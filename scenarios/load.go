@@ -376,6 +376,8 @@ var runtimeKeys = map[RuntimeKind][]string{
 	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network"},
 	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network"},
 	VM:        {"memory_mib", "accel", "machine", "network"},
+	Docker:    {"memory_mib", "hostname", "network"},
+	Podman:    {"memory_mib", "hostname", "network"},
 }
 
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}

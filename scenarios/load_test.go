@@ -117,8 +117,11 @@ var errorCases = []struct {
 
 	// Runtimes.
 	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
-	{"bad kind", "runtimes:\n  - kind: docker\n" + wl, `t.yaml:2:5: runtimes[0].kind: "docker" is not a runtime (allowed: [native container oci-crun oci-runc vm])`},
-	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc vm])"},
+	{"bad kind", "runtimes:\n  - kind: lxc\n" + wl, `t.yaml:2:5: runtimes[0].kind: "lxc" is not a runtime (allowed: [native container oci-crun oci-runc docker podman vm])`},
+	{"accel on docker", "runtimes:\n  - kind: docker\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime docker (allowed: kind, name, vcpus, memory_mib, hostname, network)"},
+	{"user_ns on podman", "runtimes:\n  - kind: podman\n    user_ns: true\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime podman"},
+	{"veth on docker", "runtimes:\n  - kind: docker\n    network: veth\n" + wl, `t.yaml:3:5: runtimes[0].network: "veth" is not allowed (allowed: bridge, host)`},
+	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc docker podman vm])"},
 	{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
 	{"duplicate names", "runtimes:\n  - kind: vm\n  - kind: vm\n" + wl, `t.yaml:3:5: runtimes[1].name: runtime name "vm" is used twice`},
 	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
@@ -218,7 +221,9 @@ func TestValidate(t *testing.T) {
 		{RuntimeConfig{Kind: VM}, ""},
 		{RuntimeConfig{Kind: Container, Network: NetworkVeth, Hostname: "h"}, ""},
 		{RuntimeConfig{Kind: Native, VCPUs: MaxVCPUs}, ""},
-		{RuntimeConfig{Kind: "docker"}, "kind"},
+		{RuntimeConfig{Kind: "lxc"}, "kind"},
+		{RuntimeConfig{Kind: Docker, Network: NetworkHost}, ""},
+		{RuntimeConfig{Kind: Podman, Network: NetworkVeth}, "network"},
 		{RuntimeConfig{Kind: VM, VCPUs: MaxVMVCPUs + 1}, "vcpus"},
 		{RuntimeConfig{Kind: VM, MemoryMiB: MinVMMemoryMiB - 1}, "memory_mib"},
 		{RuntimeConfig{Kind: Container, VCPUs: -1}, "vcpus"},
@@ -339,4 +344,19 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseEngines(t *testing.T) {
+	text := "runtimes:\n  - kind: docker\n    vcpus: 2\n    memory_mib: 128\n    hostname: box\n  - kind: podman\n    network: host\nworkloads:\n  - kind: cpu\n"
+	s, err := Parse("t.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, p := s.Runtimes[0], s.Runtimes[1]
+	if d.Kind != Docker || d.VCPUs != 2 || d.MemoryMiB != 128 || d.Hostname != "box" || d.Network != "" {
+		t.Errorf("docker settings: %+v", d)
+	}
+	if p.Kind != Podman || p.Network != NetworkHost || p.MemoryMiB != DefaultMemoryMiB {
+		t.Errorf("podman settings: %+v", p)
+	}
 }

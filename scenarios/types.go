@@ -21,10 +21,15 @@ const (
 	OCICrun   RuntimeKind = "oci-crun"
 	OCIRunc   RuntimeKind = "oci-runc"
 	VM        RuntimeKind = "vm"
+	// Docker runs the agent through the Docker Engine API over the image
+	// imported from the rootfs tree.
+	Docker RuntimeKind = "docker"
+	// Podman runs the agent through the podman CLI over the same image.
+	Podman RuntimeKind = "podman"
 )
 
 // RuntimeKinds lists every valid runtime kind in report order.
-var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, VM}
+var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, Docker, Podman, VM}
 
 // Valid reports whether k is a known runtime kind.
 func (k RuntimeKind) Valid() bool {
@@ -80,11 +85,16 @@ type Network string
 // Network modes. NetworkUser is QEMU's user-mode stack (slirp) with a host
 // port forward to 127.0.0.1: no privileges. NetworkTap is a tap device on
 // a /30 point-to-point subnet: root, but realistic throughput. NetworkVeth
-// is the containers' veth pair into their network namespace.
+// is the containers' veth pair into their network namespace. The engine
+// runtimes (docker, podman) take NetworkBridge, the engine's default bridge
+// with the agent's port published on 127.0.0.1, or NetworkHost, the host's
+// own network namespace (Felter et al. compared both).
 const (
-	NetworkUser Network = "user"
-	NetworkTap  Network = "tap"
-	NetworkVeth Network = "veth"
+	NetworkUser   Network = "user"
+	NetworkTap    Network = "tap"
+	NetworkVeth   Network = "veth"
+	NetworkBridge Network = "bridge"
+	NetworkHost   Network = "host"
 )
 
 // NetworksFor lists the network modes runtime kind k takes (none for native:
@@ -95,12 +105,21 @@ func NetworksFor(k RuntimeKind) []Network {
 		return []Network{NetworkUser, NetworkTap}
 	case Container, OCICrun, OCIRunc:
 		return []Network{NetworkVeth}
+	case Docker, Podman:
+		return []Network{NetworkBridge, NetworkHost}
 	}
 	return nil
 }
 
 // Valid reports whether n is a network mode of some runtime.
-func (n Network) Valid() bool { return n == NetworkUser || n == NetworkTap || n == NetworkVeth }
+func (n Network) Valid() bool {
+	for _, k := range RuntimeKinds {
+		if contains(NetworksFor(k), n) {
+			return true
+		}
+	}
+	return false
+}
 
 // Scenario is one validated scenario file.
 type Scenario struct {
@@ -148,7 +167,7 @@ type RuntimeConfig struct {
 	VCPUs     int    `yaml:"vcpus"`
 	MemoryMiB int    `yaml:"memory_mib"`
 
-	// Container and OCI runtimes. Hostname defaults to the instance's name
+	// Container, OCI and engine (docker, podman) runtimes. Hostname defaults to the instance's name
 	// (InstanceName); see ValidHostname.
 	Hostname string `yaml:"hostname"`
 	UserNS   bool   `yaml:"user_ns"`

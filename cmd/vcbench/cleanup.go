@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -34,8 +36,18 @@ With --all it also removes those of live runs. Runs under --out still marked
 			if !all {
 				recs = state.Stale(recs)
 			}
+			// Instances first, then the engine daemons they ran in.
+			sort.SliceStable(recs, func(i, j int) bool { return !daemonRecord(recs[i]) && daemonRecord(recs[j]) })
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+			defer cancel()
 			var failed []string
 			for _, r := range recs {
+				if clean, ok := engineCleaners[r.Runtime]; ok {
+					if err := clean(ctx, stateDir, r); err != nil {
+						failed = append(failed, fmt.Sprintf("%s/%s: %v", r.RunID, r.Instance, err))
+						continue
+					}
+				}
 				// The same undo, in the same reverse creation order, that
 				// each backend's state.Owner runs when an instance stops.
 				if err := r.Teardown(2 * time.Second); err != nil {

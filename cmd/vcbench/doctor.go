@@ -13,7 +13,9 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/spf13/cobra"
 
+	"vcbench/docker"
 	"vcbench/image"
+	"vcbench/podman"
 )
 
 // check is one line of `vcbench doctor`.
@@ -27,7 +29,7 @@ func newDoctorCmd() *cobra.Command {
 	var paths pathFlags
 	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "Say what this host can run: KVM, TCG, namespaces, cgroups, tap, images",
+		Short: "Say what this host can run: KVM, TCG, namespaces, cgroups, tap, Docker, Podman, images",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -70,6 +72,13 @@ func doctorChecks(ctx context.Context, paths pathFlags) []check {
 		}
 		line, _, _ := strings.Cut(string(out), "\n")
 		cs = append(cs, check{bin, true, strings.TrimSpace(line)})
+	}
+	for _, e := range []struct {
+		name  string
+		probe func(context.Context) (bool, string)
+	}{{"docker", docker.Probe}, {"podman", podman.Probe}} {
+		ok, detail := e.probe(ctx)
+		cs = append(cs, check{e.name, ok, detail})
 	}
 	p := image.Paths{Dir: paths.imageDir}
 	for _, img := range []struct{ name, path string }{

@@ -8,9 +8,12 @@ import (
 
 	"vcbench/bench"
 	"vcbench/container"
+	"vcbench/docker"
 	"vcbench/image"
 	"vcbench/native"
+	"vcbench/podman"
 	"vcbench/scenarios"
+	"vcbench/state"
 	"vcbench/vm"
 )
 
@@ -21,6 +24,22 @@ var factories = map[scenarios.RuntimeKind]bench.Factory{
 	scenarios.OCICrun:   container.NewCrun,
 	scenarios.OCIRunc:   container.NewRunc,
 	scenarios.VM:        vm.New,
+	scenarios.Docker:    docker.New,
+	scenarios.Podman:    podman.New,
+}
+
+// engineCleaners remove, per runtime kind, what a killed run left inside a
+// container engine (containers found by vcbench's labels, a private
+// dockerd) before `vcbench cleanup` tears the record itself down.
+var engineCleaners = map[string]func(ctx context.Context, stateDir string, r *state.Record) error{
+	string(scenarios.Docker): docker.Cleanup,
+	string(scenarios.Podman): podman.Cleanup,
+}
+
+// daemonRecord reports whether r is an engine daemon's record, which
+// cleanup removes after the instances that ran in it.
+func daemonRecord(r *state.Record) bool {
+	return r.Runtime == string(scenarios.Docker) && r.Instance == docker.DaemonInstance
 }
 
 // containerInit is the hidden `vcbench init` entry point of the container
