@@ -719,3 +719,55 @@ func TestRunnerStopsWhenResultsFail(t *testing.T) {
 		}
 	})
 }
+
+// TestDensityWorkloadFailure: at k=2 the steady workload fails in the
+// second instance (its agent exits). The step says so — in run.json's
+// errors and as the sweep's stop reason — and is not measured as if its
+// instances were loaded: no memory figures for k=2, k=1's are kept.
+func TestDensityWorkloadFailure(t *testing.T) {
+	h := newFakeHost()
+	h.die["native-d2/cpu"] = "exited with status 2"
+	r := newRunner(t, h, `name: fake
+runtimes:
+  - kind: native
+density:
+  steps: [1, 2, 4]
+  workload: cpu
+`)
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	starts, stops, _ := h.snapshot()
+	if want := []string{"native-d1", "native-d2"}; !slices.Equal(starts, want) {
+		t.Errorf("starts %v, want %v (the sweep ends at k=2)", starts, want)
+	}
+	for _, name := range starts {
+		if stops[name] != 1 {
+			t.Errorf("%s stopped %d times, want 1", name, stops[name])
+		}
+	}
+	ri := r.Store.Info().Runtimes[0]
+	if len(ri.Errors) != 1 || !strings.HasPrefix(ri.Errors[0], "density k=2: instance 2: workload cpu: ") || !strings.HasSuffix(ri.Errors[0], " (exited with status 2)") {
+		t.Errorf("run.json errors %q, want the k=2 failure with its cause", ri.Errors)
+	}
+	if d := ri.Density; d == nil || d.Reached != 1 || !strings.HasPrefix(d.Stop, "steady workload cpu failed at 2 instances: instance 2: workload cpu: ") {
+		t.Errorf("density %+v, want reached 1 and the workload failure as stop reason", d)
+	}
+	_, samples := readBack(t, r)
+	means := map[string]bool{}
+	ops := map[string]int{}
+	for _, s := range samples {
+		switch s.Metric {
+		case "instance_memory_mean", "host_used":
+			means[s.Labels["k"]] = true
+		case "cpu_ops":
+			ops[s.Labels["k"]]++
+		}
+	}
+	if !means["1"] || means["2"] {
+		t.Errorf("memory figures at steps %v, want k=1 only", means)
+	}
+	if ops["1"] != 1 || ops["2"] != 1 {
+		t.Errorf("cpu_ops per step %v, want one at k=1 and the surviving instance's at k=2", ops)
+	}
+}
