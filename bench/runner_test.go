@@ -771,3 +771,35 @@ density:
 		t.Errorf("cpu_ops per step %v, want one at k=1 and the surviving instance's at k=2", ops)
 	}
 }
+
+// TestRunnerKeepsWarnings: a workload's warnings go to its notes file
+// under raw/ and, once each, to its runtime's entry of run.json.
+func TestRunnerKeepsWarnings(t *testing.T) {
+	h := newFakeHost()
+	h.run = func(inst string, w http.ResponseWriter, r *http.Request, _ <-chan struct{}) {
+		json.NewEncoder(w).Encode(workload.Result{Workload: workload.CPU,
+			Metrics:  []workload.Metric{{Name: "ops", Unit: workload.UnitOpsPerSecond, Better: "higher", Value: 42}},
+			Notes:    map[string]string{"threads": "1"},
+			Warnings: []string{"usable memory unknown"}})
+	}
+	r := newRunner(t, h, fmt.Sprintf(twoRuntimes, 2, 0, "10s"))
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, ri := range r.Store.Info().Runtimes {
+		if want := []string{"cpu: usable memory unknown"}; !slices.Equal(ri.Warnings, want) {
+			t.Errorf("%s warnings %q, want %q", ri.Name, ri.Warnings, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(r.Store.RawDir(), "notes-native-1-cpu.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes struct {
+		Threads  string   `json:"threads"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(b, &notes); err != nil || notes.Threads != "1" || !slices.Equal(notes.Warnings, []string{"usable memory unknown"}) {
+		t.Errorf("notes file %s: %v", b, err)
+	}
+}
