@@ -143,12 +143,39 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				info.Stop = "interrupted"
 				return err
 			}
-			r.appendAndObserve(batchSamples)
 			info.Stop = stopReason
-			return nil
+			return r.appendAndObserve(batchSamples)
 		}
 		if d.Workload != "" {
-			batchSamples = append(batchSamples, r.densityWorkload(ctx, insts, d.Workload, kl, mk)...)
+			ws, failed := r.densityWorkload(ctx, insts, d.Workload, kl, mk)
+			batchSamples = append(batchSamples, ws...)
+			if len(failed) > 0 {
+				// Memory read now would be that of idle instances, not of
+				// k instances under the steady workload: the step ends
+				// the sweep, saying why.
+				if err := ctx.Err(); err != nil {
+					info.Stop = "interrupted"
+					return err
+				}
+				msgs := make([]string, len(failed))
+				for i, f := range failed {
+					msgs[i] = fmt.Sprintf("density k=%d: %s", k, f)
+				}
+				if err := r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msgs...) }); err != nil {
+					return err
+				}
+				if err := r.appendAndObserve(batchSamples); err != nil {
+					return err
+				}
+				info.Stop = fmt.Sprintf("steady workload %s failed at %d instances: %s", d.Workload, k, failed[0])
+				if len(failed) > 1 {
+					info.Stop += fmt.Sprintf(" (and in %d more)", len(failed)-1)
+				}
+				if r.Progress != nil {
+					r.Progress.Done(fmt.Sprintf("%s density k=%d", name, k), errors.New(info.Stop))
+				}
+				return nil
+			}
 		}
 		memSamples, mean, metric := densityMemory(insts, kl, mk)
 		info.MemoryMetric = metric
@@ -193,8 +220,11 @@ func (r *Runner) appendAndObserve(s []Sample) error {
 	if len(s) == 0 {
 		return nil
 	}
+	if r.storeErr != nil {
+		return r.storeErr
+	}
 	if err := r.Store.Append(s...); err != nil {
-		return err
+		return r.storeFailed(err)
 	}
 	for _, o := range r.Observers {
 		o.Samples(s)
@@ -242,8 +272,9 @@ func densityMemory(insts []Instance, k string, mk func(string, workload.Unit, wo
 }
 
 // densityWorkload runs one workload in every instance at once and records
-// each instance's figures.
-func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) []Sample {
+// each instance's figures. failed says, per instance whose workload
+// failed, which and why (with the backend's exit reason when it died).
+func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) (out []Sample, failed []string) {
 	results := make([]*workload.Result, len(insts))
 	errs := make([]error, len(insts))
 	var wg sync.WaitGroup
@@ -255,17 +286,18 @@ func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind wor
 		}(i, inst)
 	}
 	wg.Wait()
-	var out []Sample
 	for i, res := range results {
 		if errs[i] != nil {
-			r.logf("density k=%s instance %d: %s: %v", k, i+1, kind, errs[i])
+			msg := fmt.Sprintf("instance %d: workload %s: %v%s", i+1, kind, errs[i], exitReason(insts[i]))
+			r.logf("density k=%s %s", k, msg)
+			failed = append(failed, msg)
 			continue
 		}
 		for _, m := range res.Metrics {
 			out = append(out, mk(string(kind)+"_"+m.Name, m.Unit, m.Better, i+1, m.Value, map[string]string{"k": k, "instance": strconv.Itoa(i + 1)}))
 		}
 	}
-	return out
+	return out, failed
 }
 
 // densityKSM turns KSM on with every instance running, scans faster than

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,16 @@ const (
 )
 
 // Sample is one line of samples.jsonl: one figure of one trial.
+//
+// A workload that kills its instance (OOM, a panic, an exit) or leaves it
+// unresponsive costs that workload, not the trial: the runner records the
+// failure (RuntimeInfo.Errors and FailedWorkloads), stops the instance and
+// runs the trial's remaining workloads on a fresh one. Samples taken on such
+// a replacement carry the label RestartedLabel = "1", "2", ... (how many
+// replacements the trial needed before it), so that a report can tell
+// them from figures of the trial's first instance. The replacement's own
+// startup and idle memory are not recorded: the trial's "startup" and
+// "idle" samples stay those of its first instance.
 type Sample struct {
 	Scenario string            `json:"scenario"`
 	Runtime  string            `json:"runtime"`
@@ -51,6 +62,10 @@ type Host struct {
 	CgroupMode string `json:"cgroup_mode,omitempty"`
 }
 
+// RestartedLabel is the sample label that marks figures measured on a
+// replacement instance (see Sample).
+const RestartedLabel = "restarted"
+
 // RuntimeInfo is one runtime's settings as actually used, including the
 // accelerator for VMs, and why it was skipped if it was.
 type RuntimeInfo struct {
@@ -61,8 +76,75 @@ type RuntimeInfo struct {
 	Settings  map[string]string `json:"settings,omitempty"`
 	Skipped   string            `json:"skipped,omitempty"`
 	Errors    []string          `json:"errors,omitempty"`
+	// TrialsOK counts the measured trials (warm-ups aside) in which the
+	// instance started and at least one workload gave figures; absent is
+	// none. A trial with some failed workloads counts, and is partial: its
+	// failures are in FailedWorkloads.
+	TrialsOK int `json:"trials_ok,omitempty"`
+	// FailedWorkloads lists every workload of a measured trial that gave
+	// no figures, with its cause.
+	FailedWorkloads []WorkloadFailure `json:"failed_workloads,omitempty"`
+	// Missing lists, once the run reached its end, the scenario's workloads
+	// of which this runtime has no sample at all (every trial failed
+	// them). Written only for runtimes that ran (not Skipped).
+	Missing []string `json:"missing,omitempty"`
+	// Warnings are the workloads' warnings ("memory: arrays sized ...",
+	// where the figures are not what the workload's rule asks for), each
+	// once, prefixed with the workload.
+	Warnings []string `json:"warnings,omitempty"`
 	// Density is set when the scenario swept instance counts.
 	Density *DensityInfo `json:"density,omitempty"`
+}
+
+// WorkloadFailure is one workload of one measured trial that gave no figures.
+type WorkloadFailure struct {
+	Trial    int    `json:"trial"`
+	Workload string `json:"workload"`
+	// Instance is the instance it ran in (e.g. "vm-7").
+	Instance string `json:"instance"`
+	// Cause is why, as plainly as the runner knows: the instance's exit
+	// ("killed by the kernel's OOM killer (memory limit 64 MiB)"), "timed
+	// out after 10m0s", or the agent's or the connection's error.
+	Cause string `json:"cause"`
+	// Replaced says that the instance was dead or unresponsive afterwards
+	// and the trial's remaining workloads ran on a fresh one.
+	Replaced bool `json:"replaced,omitempty"`
+}
+
+// FailedEveryTrial reports whether a runtime that ran trials (neither
+// skipped nor a density sweep) got no measured trial through. Only
+// meaningful for a run written by this version (older run.json files have
+// no trials_ok).
+func (ri RuntimeInfo) FailedEveryTrial() bool {
+	return ri.Skipped == "" && ri.Density == nil && ri.TrialsOK == 0
+}
+
+// Outcome is the status and reason a run ends with, from the context's
+// error, what Runner.Run returned and the run's record: interrupted when
+// the context ended, failed with Run's error, else complete — with a
+// reason naming every runtime that failed every trial or has no sample of
+// some workload, so that "complete" never hides a gap.
+func Outcome(ctxErr, runErr error, info RunInfo) (Status, string) {
+	switch {
+	case ctxErr != nil:
+		return StatusInterrupted, "interrupted by a signal"
+	case runErr != nil:
+		return StatusFailed, runErr.Error()
+	}
+	var gaps []string
+	for _, ri := range info.Runtimes {
+		switch {
+		case ri.Skipped != "":
+		case ri.FailedEveryTrial():
+			gaps = append(gaps, ri.Name+" failed every trial")
+		case len(ri.Missing) > 0:
+			gaps = append(gaps, fmt.Sprintf("%s has no sample of %s", ri.Name, strings.Join(ri.Missing, ", ")))
+		}
+	}
+	if len(gaps) == 0 {
+		return StatusComplete, ""
+	}
+	return StatusComplete, "complete with gaps: " + strings.Join(gaps, "; ") + " (see errors in run.json)"
 }
 
 // RunInfo is run.json.
@@ -95,7 +177,17 @@ type Store struct {
 	Dir  string
 	mu   sync.Mutex
 	info RunInfo
-	f    *os.File
+	f    syncWriter
+	// writeJSON writes run.json; tests make it fail (a full disk).
+	writeJSON func(path string, v any) error
+}
+
+// syncWriter is what the store needs of samples.jsonl: an *os.File, or in
+// tests one whose writes fail as on a full disk or after an I/O error.
+type syncWriter interface {
+	io.Writer
+	Sync() error
+	Close() error
 }
 
 // Create makes root/<run-id>/ with raw/, writes run.json as "running" and opens samples.jsonl.
@@ -114,7 +206,7 @@ func Create(root string, info RunInfo) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create samples.jsonl: %w", err)
 	}
-	s := &Store{Dir: dir, info: info, f: f}
+	s := &Store{Dir: dir, info: info, f: f, writeJSON: WriteJSONAtomic}
 	s.info.Status = StatusRunning
 	if err := s.writeInfo(); err != nil {
 		f.Close()
@@ -140,9 +232,12 @@ func (s *Store) Append(samples ...Sample) error {
 		buf.WriteByte('\n')
 	}
 	if _, err := s.f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("append samples: %w", err)
+		return fmt.Errorf("append to samples.jsonl: %w", err)
 	}
-	return s.f.Sync()
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync samples.jsonl: %w", err)
+	}
+	return nil
 }
 
 // Update changes run.json under the store's lock and rewrites it.
@@ -170,7 +265,10 @@ func (s *Store) Finish(status Status, reason string) error {
 }
 
 func (s *Store) writeInfo() error {
-	return WriteJSONAtomic(filepath.Join(s.Dir, "run.json"), s.info)
+	if err := s.writeJSON(filepath.Join(s.Dir, "run.json"), s.info); err != nil {
+		return fmt.Errorf("write run.json: %w", err)
+	}
+	return nil
 }
 
 // WriteJSONAtomic writes v as indented JSON to path through a temp file and rename.

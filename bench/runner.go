@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"vcbench/agent/proto"
@@ -47,7 +51,9 @@ type Progress interface {
 
 // Runner walks a scenario: for each runtime, warm-up trials (discarded) then
 // trials; each trial starts one instance, measures its startup and idle
-// memory, runs every workload in it and stops it.
+// memory, runs every workload in it and stops it. A workload that kills its
+// instance costs that workload only: the trial goes on in a replacement
+// instance (see Sample).
 type Runner struct {
 	Scenario  *scenarios.Scenario
 	Factories map[scenarios.RuntimeKind]Factory
@@ -60,15 +66,27 @@ type Runner struct {
 
 	client *http.Client
 	seq    int
+	// storeErr is the first failed write of samples.jsonl or run.json:
+	// once set, the run stops and writes nothing more.
+	storeErr error
+	// sampled records, per runtime, the workloads with at least one kept
+	// sample, for RuntimeInfo.Missing.
+	sampled map[string]map[string]bool
 }
 
+// healthTimeout bounds the /healthz check that tells a failed workload's
+// instance alive from dead or hung.
+const healthTimeout = 5 * time.Second
+
 // Run executes the scenario. It returns ctx's error when interrupted; the
-// caller finishes the store with the right status. Failed trials do not
-// stop the run: they are recorded in run.json.
+// caller finishes the store with the right status (see Outcome). Failed
+// trials and workloads do not stop the run: they are recorded in run.json.
+// A failed write of the results does: Run returns at once with that error.
 func (r *Runner) Run(ctx context.Context) error {
 	if r.Log == nil {
 		r.Log = io.Discard
 	}
+	r.sampled = map[string]map[string]bool{}
 	r.client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
 	defer r.client.CloseIdleConnections()
 	sc := r.Scenario
@@ -109,12 +127,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	ran := 0
 	if sc.Density != nil {
 		for _, p := range runtimes {
-			if err := r.runDensity(ctx, p.rt, p.rc); err != nil {
+			err := r.runDensity(ctx, p.rt, p.rc)
+			if r.storeErr != nil {
+				return r.storeErr
+			}
+			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				msg := "density: " + err.Error()
-				r.setRuntime(p.rc.RuntimeName(), func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+				if err := r.setRuntime(p.rc.RuntimeName(), func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) }); err != nil {
+					return err
+				}
 				continue
 			}
 			ran++
@@ -138,9 +162,34 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 			}
 		}
+		if err := r.recordMissing(runtimes); err != nil {
+			return err
+		}
 	}
 	if ran == 0 {
 		return fmt.Errorf("no trial succeeded: every runtime was skipped or its trials failed (see the errors in run.json)")
+	}
+	return nil
+}
+
+// recordMissing writes, per runtime that ran, the scenario's workloads of
+// which no sample was kept.
+func (r *Runner) recordMissing(runtimes []*prepared) error {
+	for _, p := range runtimes {
+		name := p.rc.RuntimeName()
+		var missing []string
+		for _, wc := range r.Scenario.Workloads {
+			if !r.sampled[name][string(wc.Kind)] {
+				missing = append(missing, string(wc.Kind))
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		r.logf("%s: no sample of %s", name, strings.Join(missing, ", "))
+		if err := r.setRuntime(name, func(ri *RuntimeInfo) { ri.Missing = missing }); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -149,14 +198,32 @@ func (r *Runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.Log, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
-func (r *Runner) setRuntime(name string, fn func(*RuntimeInfo)) {
-	r.Store.Update(func(info *RunInfo) {
+// storeFailed keeps the first failed write of the results; the run stops.
+func (r *Runner) storeFailed(err error) error {
+	if r.storeErr == nil {
+		r.storeErr = fmt.Errorf("results in %s: %w", r.Store.Dir, err)
+		r.logf("stopping the run: %v", r.storeErr)
+	}
+	return r.storeErr
+}
+
+// setRuntime changes one runtime's entry of run.json. After a failed write
+// it writes nothing more and returns that failure.
+func (r *Runner) setRuntime(name string, fn func(*RuntimeInfo)) error {
+	if r.storeErr != nil {
+		return r.storeErr
+	}
+	err := r.Store.Update(func(info *RunInfo) {
 		for i := range info.Runtimes {
 			if info.Runtimes[i].Name == name {
 				fn(&info.Runtimes[i])
 			}
 		}
 	})
+	if err != nil {
+		return r.storeFailed(err)
+	}
+	return nil
 }
 
 // prepared is a runtime that passed its factory and Prepare.
@@ -167,12 +234,15 @@ type prepared struct {
 }
 
 // prepare makes the runtime and runs its Prepare; a runtime that cannot run
-// here is skipped (nil) with the reason in run.json. Only ctx's error is returned.
+// here is skipped (nil) with the reason in run.json. Only ctx's error and a
+// failed write of run.json are returned.
 func (r *Runner) prepare(ctx context.Context, rc scenarios.RuntimeConfig) (*prepared, error) {
 	name := rc.RuntimeName()
-	skip := func(reason string) {
+	skip := func(reason string) error {
 		r.logf("%s: skipped: %s", name, reason)
-		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Skipped = reason })
+		if err := r.setRuntime(name, func(ri *RuntimeInfo) { ri.Skipped = reason }); err != nil {
+			return err
+		}
 		if r.Progress != nil {
 			steps := r.Scenario.Warmup + r.Scenario.Trials
 			if r.Scenario.Density != nil {
@@ -182,31 +252,31 @@ func (r *Runner) prepare(ctx context.Context, rc scenarios.RuntimeConfig) (*prep
 				r.Progress.Done(name+" skipped", errors.New(reason))
 			}
 		}
+		return nil
 	}
 	factory, found := r.Factories[rc.Kind]
 	if !found {
-		skip(fmt.Sprintf("runtime %s is not built into this vcbench", rc.Kind))
-		return nil, nil
+		return nil, skip(fmt.Sprintf("runtime %s is not built into this vcbench", rc.Kind))
 	}
 	rt, err := factory(rc, r.Env)
 	if err != nil {
-		skip(err.Error())
-		return nil, nil
+		return nil, skip(err.Error())
 	}
 	if p, isPreparer := rt.(Preparer); isPreparer {
 		if err := p.Prepare(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			skip(err.Error())
-			return nil, nil
+			return nil, skip(err.Error())
 		}
 	}
 	return &prepared{rc: rc, rt: rt}, nil
 }
 
 // runTrial runs trial t (negative: warm-up) of one runtime and records its
-// outcome. A failed trial is not an error: only ctx's error is returned.
+// outcome. A failed trial is not an error: only ctx's error and a failed
+// write of the results are returned. ok is true when the instance started
+// and at least one workload gave figures.
 func (r *Runner) runTrial(ctx context.Context, p *prepared, t int) (ok bool, err error) {
 	name := p.rc.RuntimeName()
 	warm := t < 0
@@ -217,15 +287,28 @@ func (r *Runner) runTrial(ctx context.Context, p *prepared, t int) (ok bool, err
 	if r.Progress != nil {
 		r.Progress.Step(desc)
 	}
-	labels, terr := r.trial(ctx, p.rt, p.rc, t, warm, !p.described)
-	if labels != nil {
-		p.described = true
+	good, failed, terr := r.trial(ctx, p, t, warm, desc)
+	if r.storeErr != nil {
+		terr = r.storeErr
+	}
+	// A partial trial counts as done (its figures are kept); one whose
+	// every workload failed counts as failed.
+	outcome := terr
+	if outcome == nil && good == 0 && len(failed) > 0 {
+		outcome = errors.Join(failed...)
 	}
 	if r.Progress != nil {
-		r.Progress.Done(desc, terr)
+		shown := outcome
+		if shown == nil && len(failed) > 0 {
+			shown = errors.Join(failed...)
+		}
+		r.Progress.Done(desc, shown)
 	}
 	for _, o := range r.Observers {
-		o.TrialDone(name, warm, terr)
+		o.TrialDone(name, warm, outcome)
+	}
+	if r.storeErr != nil {
+		return false, r.storeErr
 	}
 	if terr != nil {
 		if ctx.Err() != nil {
@@ -233,37 +316,57 @@ func (r *Runner) runTrial(ctx context.Context, p *prepared, t int) (ok bool, err
 		}
 		msg := fmt.Sprintf("%s: %v", desc, terr)
 		r.logf("%s", msg)
-		r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+		return false, r.setRuntime(name, func(ri *RuntimeInfo) { ri.Errors = append(ri.Errors, msg) })
+	}
+	if good == 0 && len(failed) > 0 {
+		r.logf("%s: failed: every workload failed", desc)
 		return false, nil
 	}
-	r.logf("%s: ok", desc)
+	if len(failed) > 0 {
+		r.logf("%s: partial: %d of %d workloads failed", desc, len(failed), len(r.Scenario.Workloads))
+	} else {
+		r.logf("%s: ok", desc)
+	}
+	if !warm {
+		if err := r.setRuntime(name, func(ri *RuntimeInfo) { ri.TrialsOK++ }); err != nil {
+			return false, err
+		}
+	}
 	return true, nil
 }
 
-// trial runs one instance through its life. It returns the runtime's
-// description labels once an instance started (nil before).
-func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig, trial int, warm, describe bool) (labels map[string]string, err error) {
+// trial runs one trial: an instance through its life, and a fresh one
+// after each workload that left it dead or unresponsive. good counts the
+// workloads that gave figures; failed holds each failed workload's error,
+// already recorded in run.json. err is what ended the trial early (start,
+// /info, host memory, scrape, stop) or ctx's error.
+func (r *Runner) trial(ctx context.Context, p *prepared, trial int, warm bool, desc string) (good int, failed []error, err error) {
 	sc := r.Scenario
+	rt, rc := p.rt, p.rc
 	name := rc.RuntimeName()
 	r.seq++
 	instance := scenarios.InstanceName(name, r.seq)
 	inst, ready, err := r.startReady(ctx, rt, rc, instance)
-	if inst != nil {
-		defer func() {
+	// inst is the instance in use; the deferred stop ends the last one,
+	// each replaced one is stopped before its replacement starts.
+	defer func() {
+		if inst != nil {
 			if serr := r.stop(inst); serr != nil {
-				err = errors.Join(err, fmt.Errorf("stop: %w", serr))
+				err = errors.Join(err, fmt.Errorf("stop %s: %w", instance, serr))
 			}
-		}()
-	}
+		}
+	}()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 
-	labels = map[string]string{}
+	labels := map[string]string{}
 	if d, ok := rt.(Describer); ok {
 		settings := d.Describe()
-		if describe {
-			r.setRuntime(name, func(ri *RuntimeInfo) { ri.Settings = settings })
+		if !p.described {
+			if err := r.setRuntime(name, func(ri *RuntimeInfo) { ri.Settings = settings }); err != nil {
+				return 0, nil, err
+			}
 		}
 		for _, k := range []string{"accel", "network"} {
 			if v, ok := settings[k]; ok {
@@ -271,6 +374,7 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 			}
 		}
 	}
+	p.described = true
 	if len(labels) == 0 {
 		labels = nil
 	}
@@ -284,8 +388,17 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 			batch = nil
 			return nil
 		}
+		if r.storeErr != nil {
+			return r.storeErr
+		}
 		if err := r.Store.Append(batch...); err != nil {
-			return err
+			return r.storeFailed(err)
+		}
+		for _, s := range batch {
+			if r.sampled[s.Runtime] == nil {
+				r.sampled[s.Runtime] = map[string]bool{}
+			}
+			r.sampled[s.Runtime][s.Workload] = true
 		}
 		for _, o := range r.Observers {
 			o.Samples(batch)
@@ -294,14 +407,14 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		return nil
 	}
 	batch = append(batch, mk("startup", "ready", workload.UnitSeconds, workload.BetterLower, ready.Seconds()))
-	if p, ok := inst.(Phaser); ok {
-		for _, ph := range p.Phases() {
+	if phaser, ok := inst.(Phaser); ok {
+		for _, ph := range phaser.Phases() {
 			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, workload.BetterLower, ph.Since.Seconds()))
 		}
 	}
 	if !warm {
 		if err := r.saveGET(ctx, inst, proto.PathInfo, fmt.Sprintf("info-%s-%d.json", name, trial)); err != nil {
-			return labels, err
+			return 0, nil, err
 		}
 	}
 	memory := func(w string) error {
@@ -320,24 +433,77 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 		return nil
 	}
 	if err := memory("idle"); err != nil {
-		return labels, err
+		return 0, nil, err
 	}
 	if err := flush(); err != nil {
-		return labels, err
+		return 0, nil, err
 	}
-	for _, wc := range sc.Workloads {
+	replacements := 0
+	for wi, wc := range sc.Workloads {
 		if err := ctx.Err(); err != nil {
-			return labels, err
+			return good, failed, err
 		}
 		cpuTimer, hasCPU := inst.(CPUTimer)
 		var cpu0 float64
 		if hasCPU {
 			cpu0, _ = cpuTimer.HostCPUSeconds()
 		}
-		res, err := r.runWorkload(ctx, inst, wc.Params, sc.Timeouts.WorkloadTimeout())
-		if err != nil {
-			return labels, fmt.Errorf("workload %s: %w%s", wc.Kind, err, exitReason(inst))
+		timeout := sc.Timeouts.WorkloadTimeout()
+		res, werr := r.runWorkload(ctx, inst, wc.Params, timeout)
+		if werr != nil {
+			if err := ctx.Err(); err != nil {
+				return good, failed, err
+			}
+			f := r.diagnose(ctx, inst, werr, timeout)
+			f.Trial, f.Workload, f.Instance = trial, string(wc.Kind), instance
+			more := wi < len(sc.Workloads)-1
+			f.Replaced = f.dead && more
+			msg := fmt.Sprintf("workload %s: %s", wc.Kind, f.message)
+			if f.Replaced {
+				next := scenarios.InstanceName(name, r.seq+1)
+				msg += fmt.Sprintf("; %s replaced by %s for the trial's remaining workloads", instance, next)
+			}
+			failed = append(failed, errors.New(msg))
+			r.logf("%s: %s", desc, msg)
+			if err := r.setRuntime(name, func(ri *RuntimeInfo) {
+				ri.Errors = append(ri.Errors, desc+": "+msg)
+				if !warm {
+					ri.FailedWorkloads = append(ri.FailedWorkloads, f.WorkloadFailure)
+				}
+			}); err != nil {
+				return good, failed, err
+			}
+			if !f.dead {
+				continue
+			}
+			// The dead instance goes now: a replacement must not share
+			// the host with its leftovers (memory, a hung VMM).
+			serr := r.stop(inst)
+			inst = nil
+			if serr != nil {
+				return good, failed, fmt.Errorf("stop %s after workload %s: %w", instance, wc.Kind, serr)
+			}
+			if !more {
+				// Nothing left to run; the guest scrape needs an instance
+				// that ran the trial, and this one is gone.
+				return good, failed, nil
+			}
+			replacements++
+			r.seq++
+			instance = scenarios.InstanceName(name, r.seq)
+			inst, _, err = r.startReady(ctx, rt, rc, instance)
+			if err != nil {
+				return good, failed, fmt.Errorf("replacement %s after workload %s: %w", instance, wc.Kind, err)
+			}
+			// Figures from here on are the replacement's.
+			labels = maps.Clone(labels)
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[RestartedLabel] = strconv.Itoa(replacements)
+			continue
 		}
+		good++
 		for _, m := range res.Metrics {
 			batch = append(batch, mk(string(wc.Kind), m.Name, m.Unit, m.Better, m.Value))
 		}
@@ -347,13 +513,18 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 			}
 		}
 		if err := memory(string(wc.Kind)); err != nil {
-			return labels, err
+			return good, failed, err
 		}
-		if !warm && len(res.Notes) > 0 {
-			r.saveJSON(fmt.Sprintf("notes-%s-%d-%s.json", name, trial, wc.Kind), res.Notes)
+		if !warm {
+			if len(res.Notes) > 0 || len(res.Warnings) > 0 {
+				r.saveNotes(fmt.Sprintf("notes-%s-%d-%s.json", name, trial, wc.Kind), res)
+			}
+			if err := r.addWarnings(name, wc.Kind, res.Warnings); err != nil {
+				return good, failed, err
+			}
 		}
 		if err := flush(); err != nil {
-			return labels, err
+			return good, failed, err
 		}
 	}
 	if !warm {
@@ -365,21 +536,90 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 			o.Scraped(name, err)
 		}
 		if err != nil {
-			return labels, err
+			return good, failed, err
 		}
 		for _, f := range figs {
 			batch = append(batch, mk(metrics.GuestWorkload, f.Metric, f.Unit, f.Better, f.Value))
 		}
 		if err := flush(); err != nil {
-			return labels, err
+			return good, failed, err
 		}
 	}
-	return labels, nil
+	return good, failed, nil
 }
 
-// exitReason says why the instance's agent died, if it did. A request
-// can fail a moment before the backend has seen the death (an OOM kill of
-// the serving process, then its init exiting), so it waits up to a second.
+// failure is a failed workload as diagnosed: the record for run.json, the
+// message for its errors, and whether the instance must be replaced.
+type failure struct {
+	WorkloadFailure
+	message string
+	dead    bool
+}
+
+// diagnose tells why a workload failed and whether its instance is still
+// usable: dead when the backend saw the agent exit (Exiter), or when its
+// /healthz no longer answers (a hung guest, a process killed without a
+// backend that notices).
+func (r *Runner) diagnose(ctx context.Context, inst Instance, werr error, timeout time.Duration) failure {
+	var f failure
+	why := exitReason(inst)
+	timedOut := errors.Is(werr, context.DeadlineExceeded)
+	switch {
+	case why != "":
+		f.Cause = strings.TrimSuffix(strings.TrimPrefix(why, " ("), ")")
+	case timedOut:
+		f.Cause = fmt.Sprintf("timed out after %s", timeout)
+	default:
+		f.Cause = werr.Error()
+	}
+	f.message = werr.Error() + why
+	if timedOut {
+		f.message = fmt.Sprintf("timed out after %s: %s", timeout, f.message)
+	}
+	f.dead = why != ""
+	if !f.dead {
+		if herr := r.healthz(ctx, inst); herr != nil {
+			f.dead = true
+			f.message += fmt.Sprintf("; then the agent did not answer %s: %v", proto.PathHealthz, herr)
+			f.Cause += fmt.Sprintf("; agent unresponsive (%v)", herr)
+		}
+	}
+	return f
+}
+
+// healthz asks the agent's /healthz once, within healthTimeout.
+func (r *Runner) healthz(ctx context.Context, inst Instance) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+inst.Addr()+proto.PathHealthz, nil)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+// addWarnings adds a workload's warnings to its runtime's entry of
+// run.json, each once, as "<workload>: <warning>".
+func (r *Runner) addWarnings(runtime string, kind workload.Kind, warnings []string) error {
+	if len(warnings) == 0 {
+		return nil
+	}
+	return r.setRuntime(runtime, func(ri *RuntimeInfo) {
+		for _, w := range warnings {
+			w = string(kind) + ": " + w
+			if !slices.Contains(ri.Warnings, w) {
+				ri.Warnings = append(ri.Warnings, w)
+			}
+		}
+	})
+}
+
 // startReady starts one instance and waits for its agent's /healthz;
 // ready is launch → answer. On a start error nothing is left; when the
 // agent never answers, the instance is returned with the error, for the
@@ -416,6 +656,10 @@ func (r *Runner) stop(inst Instance) error {
 	return inst.Stop(ctx)
 }
 
+// exitReason says why the instance's agent died, if it did, as " (why)".
+// A request can fail a moment before the backend has seen the death (an
+// OOM kill of the serving process, then its init exiting), so it waits up
+// to a second.
 func exitReason(inst Instance) string {
 	e, ok := inst.(Exiter)
 	if !ok {
@@ -467,7 +711,11 @@ func (r *Runner) runWorkload(ctx context.Context, inst Instance, p workload.Para
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if p.Kind == workload.Network {
-		return workload.RunNetwork(ctx, inst.Addr(), p)
+		target := workload.NetTarget{Control: inst.Addr()}
+		if d, ok := inst.(DataAddresser); ok {
+			target.Data = d.DataAddr()
+		}
+		return workload.RunNetworkTarget(ctx, target, p)
 	}
 	body, _ := json.Marshal(p)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+inst.Addr()+proto.PathRun, bytes.NewReader(body))
@@ -517,7 +765,16 @@ func (r *Runner) saveGET(ctx context.Context, inst Instance, path, file string) 
 	return os.WriteFile(filepath.Join(r.Store.RawDir(), file), b, 0o644)
 }
 
-func (r *Runner) saveJSON(file string, v any) {
+// saveNotes writes a workload's notes and warnings to raw/: the notes'
+// keys, plus "warnings" as a list when there are any.
+func (r *Runner) saveNotes(file string, res *workload.Result) {
+	v := map[string]any{}
+	for k, n := range res.Notes {
+		v[k] = n
+	}
+	if len(res.Warnings) > 0 {
+		v["warnings"] = res.Warnings
+	}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	os.WriteFile(filepath.Join(r.Store.RawDir(), file), b, 0o644)
 }

@@ -72,6 +72,15 @@ type CPUTimer interface {
 	HostCPUSeconds() (float64, error)
 }
 
+// DataAddresser is implemented by instances whose agent's data server (the
+// network workload's raw TCP and UDP port) the harness reaches at another
+// address than the control address's host with the port the agent reports:
+// QEMU user-mode networking forwards a second host port. An empty answer
+// means "derive it from the control address".
+type DataAddresser interface {
+	DataAddr() string
+}
+
 // Describer is implemented by runtimes that record their settings in
 // run.json: accelerator actually used, binary versions, machine type, network
 // mode. Called after the first instance has started.

@@ -40,6 +40,7 @@ var (
 	_ bench.Instance  = (*instance)(nil)
 	_ bench.Phaser    = (*instance)(nil)
 	_ bench.CPUTimer  = (*instance)(nil)
+	_ bench.Exiter    = (*instance)(nil)
 )
 
 // New is the native runtime's bench.Factory: it checks that the agent
@@ -208,6 +209,21 @@ func startPinned(cmd *exec.Cmd, vcpus int) error {
 }
 
 func (i *instance) Addr() string { return i.addr }
+
+// Exited reports whether the agent process has ended, and how ("signal:
+// killed", "exit status 2"), so that a failed workload names its cause.
+func (i *instance) Exited() (bool, string) {
+	select {
+	case <-i.done:
+	default:
+		return false, ""
+	}
+	// done closes after cmd.Wait set ProcessState.
+	if st := i.cmd.ProcessState; st != nil {
+		return true, "agent process ended: " + st.String()
+	}
+	return true, "agent process ended"
+}
 
 func (i *instance) Phases() []bench.Phase { return i.phases }
 

@@ -7,7 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,5 +140,124 @@ func TestStartStop(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(raw, "agent-native-1.log")); err != nil {
 		t.Errorf("agent log: %v", err)
+	}
+}
+
+// killingRuntime starts native instances and SIGKILLs the first one's
+// agent shortly after its first workload began (the runner reads the host
+// CPU time just before it sends a workload).
+type killingRuntime struct {
+	*Runtime
+	mu     sync.Mutex
+	first  *instance
+	killed chan state.Proc // the agent killed
+}
+
+type killOnWorkload struct {
+	*instance
+	rt *killingRuntime
+}
+
+func (k *killingRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Instance, error) {
+	inst, err := k.Runtime.Start(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.first != nil {
+		return inst, nil
+	}
+	k.first = inst.(*instance)
+	return killOnWorkload{k.first, k}, nil
+}
+
+func (k killOnWorkload) HostCPUSeconds() (float64, error) {
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		proc, _ := state.ProcOf(k.cmd.Process.Pid)
+		syscall.Kill(proc.Pid, syscall.SIGKILL)
+		k.rt.killed <- proc
+	}()
+	return k.instance.HostCPUSeconds()
+}
+
+// TestAgentKilledMidWorkload runs a real agent whose process is killed
+// (SIGKILL) during a long cpu workload: the failure names the signal, the
+// trial's next workload runs in a fresh agent and its figures carry
+// restarted=1, and nothing of either agent is left.
+func TestAgentKilledMidWorkload(t *testing.T) {
+	env := bench.Env{AgentPath: buildAgent(t), StateDir: t.TempDir()}
+	rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.Native}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenarios.Parse("kill.yaml", []byte(`name: kill
+trials: 1
+timeouts:
+  workload: 60s
+runtimes:
+  - kind: native
+workloads:
+  - kind: cpu
+    iterations: 1073741824
+    threads: 1
+  - kind: syscall
+    iterations: 1000
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := bench.Create(t.TempDir(), bench.RunInfo{RunID: "kill", Runtimes: []bench.RuntimeInfo{{Name: "native", Kind: "native"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Finish(bench.StatusComplete, "")
+	krt := &killingRuntime{Runtime: rt.(*Runtime), killed: make(chan state.Proc, 1)}
+	r := &bench.Runner{Scenario: sc, Env: env, Store: store,
+		Factories: map[scenarios.RuntimeKind]bench.Factory{scenarios.Native: func(scenarios.RuntimeConfig, bench.Env) (bench.Runtime, error) { return krt, nil }}}
+	begin := time.Now()
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(begin); took > 30*time.Second {
+		t.Errorf("Run took %s: the kill was not noticed before the 60 s time-out", took)
+	}
+	var killed state.Proc
+	select {
+	case killed = <-krt.killed:
+	default:
+		t.Fatal("the agent was never killed")
+	}
+	ri := store.Info().Runtimes[0]
+	want := []bench.WorkloadFailure{{Trial: 0, Workload: "cpu", Instance: "native-1", Cause: "agent process ended: signal: killed", Replaced: true}}
+	if !reflect.DeepEqual(ri.FailedWorkloads, want) {
+		t.Errorf("failed_workloads %+v, want %+v", ri.FailedWorkloads, want)
+	}
+	if ri.TrialsOK != 1 || !slices.Equal(ri.Missing, []string{"cpu"}) {
+		t.Errorf("trials_ok %d, missing %v; want 1 and [cpu]", ri.TrialsOK, ri.Missing)
+	}
+	f, err := os.Open(filepath.Join(store.Dir, "samples.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	samples, _, err := bench.ReadSamples(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perWorkload := map[string]string{}
+	for _, s := range samples {
+		perWorkload[s.Workload] = s.Labels[bench.RestartedLabel]
+	}
+	wantLabels := map[string]string{"startup": "", "idle": "", "syscall": "1", "guest": "1"}
+	if !reflect.DeepEqual(perWorkload, wantLabels) {
+		t.Errorf("restarted label per workload %v, want %v", perWorkload, wantLabels)
+	}
+	if killed.StartTime == 0 || killed.Alive() {
+		t.Errorf("killed agent %+v: unknown or still there", killed)
+	}
+	if recs, _ := state.Load(env.StateDir); len(recs) != 0 {
+		t.Errorf("%d state records left", len(recs))
 	}
 }

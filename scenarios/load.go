@@ -441,6 +441,16 @@ func (s *Scenario) validate() error {
 					w.Kind, strings.Join(workload.AllowedKeys(w.Kind), ", "))
 			}
 		}
+		// Explicit sizes must fit every runtime's memory: refused here,
+		// not OOM-killed in the middle of a run.
+		for _, r := range s.Runtimes {
+			if r.MemoryMiB <= 0 {
+				continue
+			}
+			if err := w.Params.FitsIn(uint64(r.MemoryMiB) << 20); err != nil {
+				return w.pos.errorf("size_mib", field+".size_mib", "runtime %s: %v", r.RuntimeName(), err)
+			}
+		}
 	}
 	if d := s.Density; d != nil {
 		if err := d.validate(); err != nil {

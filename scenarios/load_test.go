@@ -175,6 +175,10 @@ var errorCases = []struct {
 	{"negative param", rt + "workloads:\n  - kind: disk\n    ops: -5\n", "t.yaml:5:5: workloads[0].ops: -5 is below 0 (allowed: 0..16777216, 0 for the default)"},
 	{"param too big", rt + "workloads:\n  - kind: cpu\n    threads: 1025\n", "t.yaml:5:5: workloads[0].threads: 1025 is above 1024 (allowed: 0..1024, 0 for the default)"},
 	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    bs: 4k\n", "t.yaml:5:5: bs: unknown key (allowed: kind, iterations, threads, size_mib, ops)"},
+	{"memory arrays above a runtime's memory", "runtimes:\n  - kind: native\n  - kind: container\n    name: small\n    memory_mib: 256\nworkloads:\n  - kind: memory\n    size_mib: 100\n",
+		"t.yaml:8:5: workloads[0].size_mib: runtime small: 3 arrays × 100 MiB = 300 MiB do not fit in 256 MiB of memory less 64 MiB for the agent and kernel (at most 64 MiB per array)"},
+	{"memory arrays above the default memory", rt + "  - kind: vm\nworkloads:\n  - kind: memory\n    size_mib: 65\n",
+		"t.yaml:6:5: workloads[0].size_mib: runtime vm: 3 arrays × 65 MiB = 195 MiB do not fit in 256 MiB of memory less 64 MiB"},
 	{"workload twice", rt + "workloads:\n  - kind: cpu\n  - kind: cpu\n    threads: 1\n", "t.yaml:5:5: workloads[1].kind: cpu is already workloads[0]"},
 
 	// Density.

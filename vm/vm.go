@@ -36,14 +36,15 @@ type Runtime struct {
 }
 
 var (
-	_ bench.Runtime   = (*Runtime)(nil)
-	_ bench.Preparer  = (*Runtime)(nil)
-	_ bench.Describer = (*Runtime)(nil)
-	_ bench.Merger    = (*Runtime)(nil)
-	_ bench.Instance  = (*Instance)(nil)
-	_ bench.Phaser    = (*Instance)(nil)
-	_ bench.CPUTimer  = (*Instance)(nil)
-	_ bench.Exiter    = (*Instance)(nil)
+	_ bench.Runtime       = (*Runtime)(nil)
+	_ bench.Preparer      = (*Runtime)(nil)
+	_ bench.Describer     = (*Runtime)(nil)
+	_ bench.Merger        = (*Runtime)(nil)
+	_ bench.Instance      = (*Instance)(nil)
+	_ bench.Phaser        = (*Instance)(nil)
+	_ bench.CPUTimer      = (*Instance)(nil)
+	_ bench.Exiter        = (*Instance)(nil)
+	_ bench.DataAddresser = (*Instance)(nil)
 )
 
 // New is the vm runtime's bench.Factory: it validates the settings and
@@ -166,14 +167,16 @@ type Instance struct {
 	own    *state.Owner // records each resource before it is made; Stop closes it
 	start  time.Time    // when Start was called: phases count from here
 
-	dir     string // private directory (mode 0700) with the QMP socket
-	addr    string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once QEMU has been waited for
-	waitErr error
-	con     *console
-	logFile *os.File
-	qmp     *qmpClient
+	dir  string // private directory (mode 0700) with the QMP socket
+	addr string
+	// dataAddr: the agent's data server as the harness reaches it, "" on a tap.
+	dataAddr string
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed once QEMU has been waited for
+	waitErr  error
+	con      *console
+	logFile  *os.File
+	qmp      *qmpClient
 
 	phases   []bench.Phase
 	guestMem uint64
@@ -233,8 +236,15 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		if err != nil {
 			return fail(err)
 		}
-		ns = NetSetup{Mode: NetworkUser, HostPort: port, GuestIP: userGuestIP, Gateway: userGateway}
+		// The data server (raw TCP and UDP of the network workload) is
+		// reachable only through a forward of its own.
+		dataPort, err := freePort()
+		if err != nil {
+			return fail(err)
+		}
+		ns = NetSetup{Mode: NetworkUser, HostPort: port, DataHostPort: dataPort, GuestIP: userGuestIP, Gateway: userGateway}
 		inst.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		inst.dataAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dataPort))
 	}
 	l := Launch{
 		Binary: QEMUBinary, Name: "vcbench-" + spec.Name, Config: r.cfg, Accel: accel,
@@ -398,6 +408,11 @@ func (i *Instance) exitReason() string {
 // Addr is the agent's address: 127.0.0.1:<forwarded port> for user-mode
 // networking, the guest's tap address otherwise.
 func (i *Instance) Addr() string { return i.addr }
+
+// DataAddr is where the harness reaches the agent's data server: the
+// second forwarded 127.0.0.1 port in user mode (TCP and UDP), "" on a tap,
+// where the guest's own address with the agent's port is reachable.
+func (i *Instance) DataAddr() string { return i.dataAddr }
 
 // Phases returns qemu_spawn, qmp_ready, kernel_start, agent_start and
 // agent_listening, each as the time since Start was called (host clock).

@@ -96,7 +96,16 @@ func newRunCmd() *cobra.Command {
 		Long: `Run a built-in scenario by name (see 'vcbench scenarios list') or a scenario
 file, on every runtime it names that this host can run. Results go to
 --out/<run-id>/: run.json, samples.jsonl, raw/ and report/index.html.
-Ctrl-C stops cleanly: instances are removed and run.json says interrupted.`,
+Ctrl-C stops cleanly: instances are removed and run.json says interrupted.
+
+A workload that kills its instance costs that workload: the failure and its
+cause go to run.json and the trial goes on in a fresh instance. A runtime
+with no sample of some workload is named in a warning and in run.json
+(missing). A run stops at once when its results cannot be written.
+
+Exit status: 0 when the run is complete; 1 when it failed (every runtime
+failed or was skipped, the results could not be written) or was
+interrupted; 3 when it is complete but some runtime failed every trial.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := "quick"
@@ -247,15 +256,9 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 		r.Log = stderr
 	}
 	runErr := r.Run(ctx)
-	status, reason := bench.StatusComplete, ""
-	switch {
-	case ctx.Err() != nil:
-		status, reason = bench.StatusInterrupted, "interrupted by a signal"
-	case runErr != nil:
-		status, reason = bench.StatusFailed, runErr.Error()
-	}
+	status, reason := bench.Outcome(ctx.Err(), runErr, store.Info())
 	os.RemoveAll(filepath.Join(store.Dir, "scratch"))
-	if err := store.Finish(status, reason); err != nil {
+	if err := finishRun(store, status, reason); err != nil {
 		return err
 	}
 	runFinishers() // after Finish: the last push carries the final status
@@ -269,14 +272,7 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 			fmt.Fprintln(stderr, "vcbench: report:", err)
 		}
 	}
-	for _, rt := range run.Info.Runtimes {
-		switch {
-		case rt.Skipped != "":
-			fmt.Fprintf(stderr, "vcbench: warning: %s was skipped: %s\n", rt.Name, rt.Skipped)
-		case len(rt.Errors) > 0:
-			fmt.Fprintf(stderr, "vcbench: warning: %s had %d failed trial(s); first: %s\n", rt.Name, len(rt.Errors), rt.Errors[0])
-		}
-	}
+	failedAll := runtimeWarnings(stderr, run.Info, status)
 	findings, ferr := report.Findings(run, report.LangEnglish)
 	if ferr != nil {
 		fmt.Fprintln(stderr, "vcbench:", ferr)
@@ -301,7 +297,55 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 		}
 		return fmt.Errorf("run %s %s: %w", run.Info.RunID, status, runErr)
 	}
+	if failedAll {
+		return exitCode(exitRuntimeFailed)
+	}
 	return nil
+}
+
+// exitRuntimeFailed is `vcbench run`'s exit status for a run that is
+// complete although some runtime failed every trial.
+const exitRuntimeFailed = 3
+
+// finishRun writes the final status to run.json; when it cannot, the
+// error says that the run directory is incomplete.
+func finishRun(store *bench.Store, status bench.Status, reason string) error {
+	if err := store.Finish(status, reason); err != nil {
+		return fmt.Errorf("cannot write run.json: %w; the run directory is incomplete", err)
+	}
+	return nil
+}
+
+// runtimeWarnings prints one warning per runtime that was skipped, failed
+// every trial, has no sample of some workload or had failures, and
+// reports whether a runtime of a complete run failed every trial.
+func runtimeWarnings(w io.Writer, info bench.RunInfo, status bench.Status) (failedAll bool) {
+	for _, rt := range info.Runtimes {
+		switch {
+		case rt.Skipped != "":
+			fmt.Fprintf(w, "vcbench: warning: %s was skipped: %s\n", rt.Name, rt.Skipped)
+		case status == bench.StatusComplete && rt.FailedEveryTrial():
+			failedAll = true
+			first := ""
+			if len(rt.Errors) > 0 {
+				first = "; first error: " + rt.Errors[0]
+			}
+			fmt.Fprintf(w, "vcbench: warning: %s failed every trial: no figures%s\n", rt.Name, first)
+		case len(rt.Missing) > 0:
+			fmt.Fprintf(w, "vcbench: warning: %s has no sample of %s (%d error(s); first: %s)\n",
+				rt.Name, strings.Join(rt.Missing, ", "), len(rt.Errors), firstOr(rt.Errors, "none"))
+		case len(rt.Errors) > 0:
+			fmt.Fprintf(w, "vcbench: warning: %s had %d failure(s); first: %s\n", rt.Name, len(rt.Errors), rt.Errors[0])
+		}
+	}
+	return failedAll
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) == 0 {
+		return def
+	}
+	return list[0]
 }
 
 // JSONSummary is what `vcbench run --json` prints.

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
+	"vcbench/bench"
 	"vcbench/scenarios"
 )
 
@@ -45,5 +49,48 @@ func TestApplyOverrides(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFinishRunUnwritable: when run.json cannot be written at the end (its
+// directory is gone, as after an I/O error), the error says so plainly.
+func TestFinishRunUnwritable(t *testing.T) {
+	store, err := bench.Create(t.TempDir(), bench.RunInfo{RunID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(store.Dir); err != nil {
+		t.Fatal(err)
+	}
+	err = finishRun(store, bench.StatusFailed, "boom")
+	if err == nil || !strings.HasPrefix(err.Error(), "cannot write run.json: write run.json: ") ||
+		!strings.HasSuffix(err.Error(), "; the run directory is incomplete") {
+		t.Errorf("finishRun = %v, want cannot write run.json ...; the run directory is incomplete", err)
+	}
+}
+
+// TestRuntimeWarnings: one warning line per runtime with a gap, and exit
+// status 3 only for a complete run in which some runtime failed every trial.
+func TestRuntimeWarnings(t *testing.T) {
+	info := bench.RunInfo{Runtimes: []bench.RuntimeInfo{
+		{Name: "native", TrialsOK: 3},
+		{Name: "container", TrialsOK: 3, Missing: []string{"memory"}, Errors: []string{"container trial 1/3: workload memory: EOF (killed by the kernel's OOM killer)"}},
+		{Name: "vm", Missing: []string{"cpu"}, Errors: []string{"vm trial 1/3: start: no kvm"}},
+		{Name: "crun", Skipped: "crun not found"},
+	}}
+	var buf bytes.Buffer
+	if !runtimeWarnings(&buf, info, bench.StatusComplete) {
+		t.Error("a runtime failed every trial, but no exit status 3")
+	}
+	want := `vcbench: warning: container has no sample of memory (1 error(s); first: container trial 1/3: workload memory: EOF (killed by the kernel's OOM killer))
+vcbench: warning: vm failed every trial: no figures; first error: vm trial 1/3: start: no kvm
+vcbench: warning: crun was skipped: crun not found
+`
+	if buf.String() != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	info.Runtimes = info.Runtimes[:2]
+	if runtimeWarnings(io.Discard, info, bench.StatusComplete) {
+		t.Error("exit status 3 without a runtime that failed every trial")
 	}
 }
