@@ -1,11 +1,13 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -21,6 +23,33 @@ type RunComparison struct {
 	New    string         `json:"new"`
 	Groups []CompareGroup `json:"groups"`
 	Notes  []string       `json:"notes,omitempty"`
+	// MinEffect is the smallest relative change called for any metric.
+	MinEffect float64 `json:"min_effect"`
+	// Calibration names where per-metric noise floors came from; empty
+	// when none was given.
+	Calibration string `json:"calibration,omitempty"`
+}
+
+// DefaultMinEffect is the smallest relative change compare calls when
+// nothing better is known: 2%. Two runs are never identical: the host
+// drifts between them (page cache, THP and KSM state, frequency), which no
+// run's own noise shows, so a change smaller than this is not called even
+// at p < α. Firecracker's A/B tests call a regression only at p < 0.01 and
+// a change of at least 20%; Kata's metrics CI accepts 5–40% around its
+// baselines. vcbench reports rather than gates, so its floor is lower, and
+// calibration can only raise it per metric.
+const DefaultMinEffect = 0.02
+
+// CompareOptions set the call rule of CompareRunsWith.
+type CompareOptions struct {
+	// MinEffect is the smallest relative change called (0.02 is 2%);
+	// 0 leaves only the calibration's floors.
+	MinEffect float64
+	// Calibration, when set, gives each metric it covers a noise floor:
+	// its mde_90, scaled by √(n_cal/n) to the runs' sample size.
+	Calibration *Calibration
+	// CalibrationSource names the calibration in the output (a path).
+	CalibrationSource string
 }
 
 // CompareGroup is the rows of one unit, like one benchstat table.
@@ -40,20 +69,64 @@ type CompareRow struct {
 	Old    *Stat           `json:"old,omitempty"`
 	New    *Stat           `json:"new,omitempty"`
 	Cmp    *Comparison     `json:"comparison,omitempty"`
+	// Floor is the noise floor of this metric: the relative change a
+	// significant difference must exceed to be called.
+	Floor float64 `json:"floor"`
+	// FloorSource is "calibration" or "min-effect".
+	FloorSource string `json:"floor_source,omitempty"`
+	// Called is the call rule: significant (p < α) and the change larger
+	// than Floor.
+	Called bool `json:"called"`
 }
 
-// Regressed reports whether the row is a significant change in the bad
+// BelowFloor reports whether the row is significant but not called: a
+// change within the metric's noise floor.
+func (r CompareRow) BelowFloor() bool {
+	return r.Cmp != nil && r.Cmp.Significant && !r.Called
+}
+
+// Regressed reports whether the row is a called change in the bad
 // direction by more than pct percent.
 func (r CompareRow) Regressed(pct float64) bool {
-	if r.Cmp == nil || !r.Cmp.Significant || !r.Cmp.Worse || math.IsNaN(r.Cmp.Change) {
+	if r.Cmp == nil || !r.Called || !r.Cmp.Worse || math.IsNaN(r.Cmp.Change) {
 		return false
 	}
 	return math.Abs(r.Cmp.Change)*100 > pct
 }
 
-// CompareRuns compares every metric of old and new.
+// floor is the noise floor of k at sample size n (the smaller run's).
+func (o CompareOptions) floor(k Key, n int) (float64, string) {
+	floor, src := o.MinEffect, "min-effect"
+	mc, ok := o.Calibration.Lookup(k)
+	if !ok {
+		return floor, src
+	}
+	mde := mc.MDE90
+	if math.IsInf(mde, 1) && n > mc.N {
+		return floor, src // undetectable at the calibration's n says nothing about more trials
+	}
+	if !math.IsInf(mde, 1) && n > 0 && mc.N > 0 {
+		mde *= math.Sqrt(float64(mc.N) / float64(n))
+	}
+	if mde > floor {
+		floor, src = mde, "calibration"
+	}
+	return floor, src
+}
+
+// CompareRuns compares every metric of old and new with the default call
+// rule (DefaultMinEffect, no calibration).
 func CompareRuns(old, new *bench.Run) *RunComparison {
-	rc := &RunComparison{Old: runName(old), New: runName(new)}
+	return CompareRunsWith(old, new, CompareOptions{MinEffect: DefaultMinEffect})
+}
+
+// CompareRunsWith compares every metric of old and new; a difference is
+// called when it is significant and larger than the metric's noise floor.
+func CompareRunsWith(old, new *bench.Run, opt CompareOptions) *RunComparison {
+	rc := &RunComparison{Old: runName(old), New: runName(new), MinEffect: opt.MinEffect, Calibration: opt.CalibrationSource}
+	if opt.Calibration != nil && rc.Calibration == "" {
+		rc.Calibration = "calibration of run " + opt.Calibration.RunID
+	}
 	os, ns := Summarize("", old.Samples), Summarize("", new.Samples)
 	type slot struct{ old, new *Stat }
 	idx := map[Key]*slot{}
@@ -92,6 +165,8 @@ func CompareRuns(old, new *bench.Run) *RunComparison {
 		if sl.old != nil && sl.new != nil {
 			c := Compare(*sl.old, *sl.new)
 			row.Cmp = &c
+			row.Floor, row.FloorSource = opt.floor(k, min(sl.old.N, sl.new.N))
+			row.Called = c.Significant && (math.IsNaN(c.Change) || math.Abs(c.Change) > row.Floor) // NaN: from 0, beyond any floor
 		}
 		g.Rows = append(g.Rows, row)
 	}
@@ -109,8 +184,8 @@ func CompareRuns(old, new *bench.Run) *RunComparison {
 	} else if old.Info.ScenarioSHA256 != new.Info.ScenarioSHA256 && old.Info.ScenarioSHA256 != "" && new.Info.ScenarioSHA256 != "" {
 		rc.Notes = append(rc.Notes, "scenario text differs between the runs (sha256)")
 	}
-	if old.Info.Host.CPUModel != new.Info.Host.CPUModel {
-		rc.Notes = append(rc.Notes, fmt.Sprintf("CPUs differ: %q vs %q", old.Info.Host.CPUModel, new.Info.Host.CPUModel))
+	for _, d := range FingerprintDiff(old.Info, new.Info) {
+		rc.Notes = append(rc.Notes, "setup differs: "+d)
 	}
 	for _, r := range []*bench.Run{old, new} {
 		if r.Info.Status != bench.StatusComplete {
@@ -132,6 +207,29 @@ func (rc *RunComparison) Shared() int {
 	}
 	return n
 }
+
+// Tested counts the figures that went through the test (present in both
+// runs): the number of chances to cry wolf.
+func (rc *RunComparison) Tested() int { return rc.Shared() }
+
+// CalledCount counts the figures called changed (significant and above
+// their noise floor).
+func (rc *RunComparison) CalledCount() int {
+	n := 0
+	for _, g := range rc.Groups {
+		for _, r := range g.Rows {
+			if r.Called {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// ExpectedByChance is α × tested: how many figures the test alone would
+// call significant if nothing had changed (the footer's multiple-comparison
+// warning; the noise floor only lowers the real number).
+func (rc *RunComparison) ExpectedByChance() float64 { return Alpha * float64(rc.Tested()) }
 
 func runName(r *bench.Run) string {
 	if r.Info.RunID != "" {
@@ -196,11 +294,13 @@ func (rc *RunComparison) cells() [][][]string {
 		for _, r := range g.Rows {
 			delta, pn := "", ""
 			switch {
+			case r.BelowFloor():
+				delta, pn = fmt.Sprintf("~ (below noise floor %s)", floorText(r.Floor)), r.Cmp.PN()
 			case r.Cmp != nil:
 				delta, pn = r.Cmp.Delta(), r.Cmp.PN()
-				if r.Cmp.Significant && r.Cmp.Worse {
+				if r.Called && r.Cmp.Worse {
 					delta += " (worse)"
-				} else if r.Cmp.Significant && !math.IsNaN(r.Cmp.Change) && r.Cmp.Change != 0 {
+				} else if r.Called && !math.IsNaN(r.Cmp.Change) && r.Cmp.Change != 0 {
 					delta += " (better)"
 				}
 			case r.Old == nil:
@@ -244,9 +344,22 @@ func (rc *RunComparison) WriteText(w io.Writer) error {
 	return rc.writeFooter(w, "")
 }
 
+func floorText(f float64) string {
+	if math.IsInf(f, 1) {
+		return "∞"
+	}
+	return fmt.Sprintf("%.1f%%", 100*f)
+}
+
 func (rc *RunComparison) writeFooter(w io.Writer, bullet string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%s~ : not significant at α=%.2g (Mann–Whitney U); ↑/↓ : higher/lower is better; CI is the 95%% confidence interval of the median\n", bullet, Alpha)
+	floor := fmt.Sprintf("the minimum effect %s", floorText(rc.MinEffect))
+	if rc.Calibration != "" {
+		floor = fmt.Sprintf("the larger of the metric's mde_90 from %s and %s", rc.Calibration, floor)
+	}
+	fmt.Fprintf(&b, "%sa change is called when p < α and it exceeds its noise floor (%s)\n", bullet, floor)
+	fmt.Fprintf(&b, "%s%d called of %d tested; %.2g expected by chance at α=%.2g (α × tested)\n", bullet, rc.CalledCount(), rc.Tested(), rc.ExpectedByChance(), Alpha)
 	for _, n := range rc.Notes {
 		fmt.Fprintf(&b, "%snote: %s\n", bullet, n)
 	}
@@ -298,6 +411,9 @@ func (rc *RunComparison) WriteJSON(w io.Writer) error {
 		Change      *float64        `json:"change,omitempty"`
 		Significant bool            `json:"significant"`
 		Worse       bool            `json:"worse"`
+		Floor       *float64        `json:"floor,omitempty"` // null: nothing can be called at this n
+		FloorSource string          `json:"floor_source,omitempty"`
+		Called      bool            `json:"called"`
 	}
 	type jgroup struct {
 		Unit       workload.Unit `json:"unit"`
@@ -306,12 +422,18 @@ func (rc *RunComparison) WriteJSON(w io.Writer) error {
 		GeomeanNew float64       `json:"geomean_new,omitempty"`
 	}
 	out := struct {
-		Old    string   `json:"old"`
-		New    string   `json:"new"`
-		Alpha  float64  `json:"alpha"`
-		Groups []jgroup `json:"groups"`
-		Notes  []string `json:"notes,omitempty"`
-	}{Old: rc.Old, New: rc.New, Alpha: Alpha, Notes: rc.Notes}
+		Old         string   `json:"old"`
+		New         string   `json:"new"`
+		Alpha       float64  `json:"alpha"`
+		MinEffect   float64  `json:"min_effect"`
+		Calibration string   `json:"calibration,omitempty"`
+		Tested      int      `json:"tested"`
+		Called      int      `json:"called"`
+		Expected    float64  `json:"expected_by_chance"`
+		Groups      []jgroup `json:"groups"`
+		Notes       []string `json:"notes,omitempty"`
+	}{Old: rc.Old, New: rc.New, Alpha: Alpha, MinEffect: rc.MinEffect, Calibration: rc.Calibration,
+		Tested: rc.Tested(), Called: rc.CalledCount(), Expected: rc.ExpectedByChance(), Notes: rc.Notes}
 	for _, g := range rc.Groups {
 		jg := jgroup{Unit: g.Unit, GeomeanOld: g.GeomeanOld, GeomeanNew: g.GeomeanNew}
 		for _, r := range g.Rows {
@@ -324,6 +446,11 @@ func (rc *RunComparison) WriteJSON(w io.Writer) error {
 					jr.Change = &c
 				}
 				jr.Significant, jr.Worse = r.Cmp.Significant, r.Cmp.Worse
+				jr.FloorSource, jr.Called = r.FloorSource, r.Called
+				if !math.IsInf(r.Floor, 0) {
+					f := r.Floor
+					jr.Floor = &f
+				}
 			}
 			jg.Rows = append(jg.Rows, jr)
 		}
@@ -335,4 +462,97 @@ func (rc *RunComparison) WriteJSON(w io.Writer) error {
 		return fmt.Errorf("write comparison: %w", err)
 	}
 	return nil
+}
+
+// fingerprintSettings are the per-runtime settings that make two runs
+// incomparable when they differ (besides every setting whose name ends in
+// "version"): the accelerator above all, a TCG guest runs 10–50× slower
+// than KVM.
+var fingerprintSettings = map[string]bool{"accel": true, "machine": true, "kernel": true, "binary": true}
+
+// memTolerance is how far MemTotal may move between boots of one machine
+// (the kernel's own reservations) before it counts as other memory.
+const memTolerance = 0.01
+
+// FingerprintDiff lists every field of the measured setup that differs
+// between old and new, one line each ("kernel: \"6.1.0 x86_64\" vs
+// \"6.12.0 x86_64\""): every host field run.json records but the hostname
+// (CPU model, cores, memory, kernel, OS, cgroup mode, and whatever
+// fingerprint fields later versions add under "host"), the QEMU version,
+// and for each runtime measured in both runs its accelerator, machine,
+// guest kernel and versions. A field recorded by only one of the runs (an
+// older vcbench) is not a difference. Empty when the setups match.
+func FingerprintDiff(old, new bench.RunInfo) []string {
+	a, b := fingerprint(old), fingerprint(new)
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		va, vb := a[k], b[k]
+		if va == "" || vb == "" || va == vb {
+			continue
+		}
+		if k == "mem_bytes" {
+			x, errx := strconv.ParseFloat(va, 64)
+			y, erry := strconv.ParseFloat(vb, 64)
+			if errx == nil && erry == nil {
+				if math.Abs(x-y) <= memTolerance*math.Max(x, y) {
+					continue
+				}
+				out = append(out, fmt.Sprintf("memory: %s vs %s", formatValue("bytes", x), formatValue("bytes", y)))
+				continue
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: %q vs %q", k, va, vb))
+	}
+	return out
+}
+
+// fingerprint flattens what run.json says about the setup into name →
+// value; host fields come through their JSON names, so that fields added
+// to bench.Host later are compared without a change here.
+func fingerprint(info bench.RunInfo) map[string]string {
+	out := map[string]string{"qemu_version": info.QEMUVersion}
+	if raw, err := json.Marshal(info.Host); err == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var host map[string]any
+		if dec.Decode(&host) == nil {
+			delete(host, "hostname") // the same setup may run on several hosts
+			flatten("", host, out)
+		}
+	}
+	for _, rt := range info.Runtimes {
+		if rt.Skipped != "" {
+			continue
+		}
+		for k, v := range rt.Settings {
+			if fingerprintSettings[k] || strings.HasSuffix(k, "version") {
+				out[rt.Name+" "+k] = v
+			}
+		}
+	}
+	return out
+}
+
+func flatten(prefix string, v any, out map[string]string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			name := k
+			if prefix != "" {
+				name = prefix + "." + k
+			}
+			flatten(name, x, out)
+		}
+	case nil:
+	case string:
+		out[prefix] = v
+	default:
+		b, _ := json.Marshal(v)
+		out[prefix] = string(b)
+	}
 }

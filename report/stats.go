@@ -274,3 +274,12 @@ func metricRank(m string) int {
 func isHostMemory(metric string) bool {
 	return strings.HasPrefix(metric, "host_") && metric != "host_cpu_seconds" || strings.HasPrefix(metric, "cgroup_")
 }
+
+// uTestP is the two-sided Mann–Whitney U p-value of x against y through the
+// same benchmath call Compare makes (1 when the test cannot run, e.g. all
+// values equal).
+func uTestP(x, y []float64) float64 {
+	sx := benchmath.NewSample(append([]float64(nil), x...), &benchmath.DefaultThresholds)
+	sy := benchmath.NewSample(append([]float64(nil), y...), &benchmath.DefaultThresholds)
+	return benchmath.AssumeNothing.Compare(sx, sy).P
+}

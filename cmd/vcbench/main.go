@@ -49,7 +49,7 @@ and exported in Prometheus format.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newScenariosCmd(), newDoctorCmd(), newCleanupCmd(),
-		newImagesCmd(), newVersionCmd())
+		newImagesCmd(), newVersionCmd(), newCalibrateCmd())
 	// The report commands: report, compare, export.
 	root.AddCommand(newReportCmd(), newCompareCmd(), newExportCmd())
 	return root

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -105,20 +107,44 @@ hosts appear side by side.`,
 }
 
 // newCompareCmd is `vcbench compare OLD NEW [--format text|markdown|json]
-// [--fail-on-regression PCT]`.
+// [--fail-on-regression PCT] [--min-effect PCT] [--calibration FILE] [--force]`.
 func newCompareCmd() *cobra.Command {
-	var format string
-	var failPct float64
+	var format, calPath string
+	var failPct, minEffect float64
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "compare OLD_RUN_DIR NEW_RUN_DIR",
 		Short: "Compare two runs benchstat-style; optionally fail on regressions",
 		Long: `compare prints, for every runtime/workload/metric, the median ± 95% CI of both
-runs, the change, and the Mann–Whitney U p-value; "~" means not significant at
-α=0.05. With --fail-on-regression PCT it exits with status 1 when any metric got
-significantly worse ("better" direction respected) by more than PCT percent,
-and lists those rows on stderr: use it to gate CI.`,
+runs, the change, and the Mann–Whitney U p-value. A change is called only when
+it is significant (p < α=0.05) AND larger than the metric's noise floor; "~"
+means not called, "~ (below noise floor X%)" significant but within the floor.
+The footer says how many figures were tested and called, and how many α ×
+tested would be called by chance alone if nothing had changed.
+
+The noise floor is --min-effect (default 2%): two runs never see the same host
+state (page cache, THP, KSM, frequency), so sub-percent shifts of near-constant
+figures are significant and meaningless. For scale: Firecracker's A/B tests
+call a regression only at p < 0.01 and a change of at least 20%; Kata's
+metrics CI accepts 5–40% around its baselines. With a calibration
+('vcbench calibrate', or --calibration FILE; a calibration.json in either run
+directory is used by default) a metric's floor is its mde_90 — the smallest
+change detectable with 90% power at its measured noise, scaled to the runs'
+trials — when that is larger than --min-effect.
+
+compare refuses (exit 2) runs whose setups differ: CPU model, cores, memory,
+kernel, OS, cgroup mode and any other host fingerprint run.json records, the
+QEMU version, and each shared runtime's accelerator, machine, guest kernel and
+versions; --force compares anyway and lists the differences as notes.
+
+With --fail-on-regression PCT it exits with status 1 when any metric got
+worse ("better" direction respected) by a called change of more than PCT
+percent, and lists those rows on stderr: use it to gate CI.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if minEffect < 0 || math.IsNaN(minEffect) || math.IsInf(minEffect, 0) {
+				return fmt.Errorf("compare: --min-effect %g: want a percentage ≥ 0", minEffect)
+			}
 			old, err := bench.ReadRun(args[0])
 			if err != nil {
 				return fmt.Errorf("compare: %w", err)
@@ -127,7 +153,20 @@ and lists those rows on stderr: use it to gate CI.`,
 			if err != nil {
 				return fmt.Errorf("compare: %w", err)
 			}
-			rc := report.CompareRuns(old, new)
+			if diffs := report.FingerprintDiff(old.Info, new.Info); len(diffs) > 0 && !force {
+				w := cmd.ErrOrStderr()
+				fmt.Fprintf(w, "vcbench: compare: %s and %s were measured on different setups, so their figures differ for reasons other than the change under test:\n", args[0], args[1])
+				for _, d := range diffs {
+					fmt.Fprintf(w, "  %s\n", d)
+				}
+				fmt.Fprintln(w, "vcbench: compare: pass --force to compare them anyway")
+				return exitCode(2)
+			}
+			opt := report.CompareOptions{MinEffect: minEffect / 100}
+			if opt.Calibration, opt.CalibrationSource, err = findCalibration(calPath, args[0], args[1]); err != nil {
+				return fmt.Errorf("compare: %w", err)
+			}
+			rc := report.CompareRunsWith(old, new, opt)
 			w := cmd.OutOrStdout()
 			switch format {
 			case "text":
@@ -149,8 +188,29 @@ and lists those rows on stderr: use it to gate CI.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
-	cmd.Flags().Float64Var(&failPct, "fail-on-regression", 0, "exit 1 if a significant regression exceeds this many percent")
+	cmd.Flags().Float64Var(&failPct, "fail-on-regression", 0, "exit 1 if a called regression exceeds this many percent")
+	cmd.Flags().Float64Var(&minEffect, "min-effect", 100*report.DefaultMinEffect, "smallest change in percent that is called, however small p is (see above)")
+	cmd.Flags().StringVar(&calPath, "calibration", "", "calibration.json whose mde_90 per metric is the noise floor (default: one found in OLD_RUN_DIR, else NEW_RUN_DIR)")
+	cmd.Flags().BoolVar(&force, "force", false, "compare runs whose host fingerprints or runtime versions differ")
 	return cmd
+}
+
+// findCalibration reads path, or else the calibration.json of the first
+// run directory that has one; none found is no calibration, not an error.
+func findCalibration(path string, dirs ...string) (*report.Calibration, string, error) {
+	if path != "" {
+		c, err := report.ReadCalibration(path)
+		return c, path, err
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, report.CalibrationFile)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		c, err := report.ReadCalibration(p)
+		return c, p, err
+	}
+	return nil, "", nil
 }
 
 // checkRegressions prints the rows that regressed by more than pct and
@@ -162,10 +222,10 @@ func checkRegressions(w io.Writer, rc *report.RunComparison, pct float64) error 
 	}
 	regs := rc.Regressions(pct)
 	if len(regs) == 0 {
-		fmt.Fprintf(w, "no significant regression above %g%%\n", pct)
+		fmt.Fprintf(w, "no regression above %g%% called (significant and above its noise floor)\n", pct)
 		return nil
 	}
-	fmt.Fprintf(w, "%d significant regression(s) above %g%%:\n", len(regs), pct)
+	fmt.Fprintf(w, "%d regression(s) above %g%% called (significant and above their noise floor):\n", len(regs), pct)
 	for _, r := range regs {
 		fmt.Fprintf(w, "  %s/%s/%s: %s (%s, better is %s)\n", r.Key.Workload, r.Key.Metric, r.Key.Series(),
 			r.Cmp.Delta(), r.Cmp.PN(), r.Better)
