@@ -60,6 +60,9 @@ type Host struct {
 	Kernel     string `json:"kernel"`
 	OS         string `json:"os"`
 	CgroupMode string `json:"cgroup_mode,omitempty"`
+	// Fingerprint (governor, THP, KSM, mitigations, SMT) is inlined in
+	// run.json's host object: compare refuses runs whose fields differ.
+	metrics.Fingerprint
 }
 
 // RestartedLabel is the sample label that marks figures measured on a

@@ -25,6 +25,7 @@ import (
 
 	"vcbench/agent"
 	"vcbench/bench"
+	"vcbench/metrics"
 	"vcbench/image"
 	"vcbench/report"
 	"vcbench/scenarios"
@@ -417,6 +418,7 @@ func hostInfo() bench.Host {
 		OS:       osRelease(),
 	}
 	h.CgroupMode = cgroupMode()
+	h.Fingerprint = metrics.ReadFingerprint("/sys")
 	return h
 }
 
