@@ -25,8 +25,8 @@ import (
 
 	"vcbench/agent"
 	"vcbench/bench"
-	"vcbench/metrics"
 	"vcbench/image"
+	"vcbench/metrics"
 	"vcbench/report"
 	"vcbench/scenarios"
 	"vcbench/state"
