@@ -163,8 +163,8 @@ func (c *findingCtx) tcg(runtime string) string {
 }
 
 // figure prints a median with its 95% interval in the median's unit:
-// "15.2 ms [14.8, 15.6]", or "4.71 s (n=3, too few trials for a 95%
-// interval)".
+// "15.2 ms [14.8, 15.6]", or "4.71 s (n=3, no 95% interval)" when n is
+// too small for an interval (the Warnings section says what n needs).
 func figure(lang string, s Stat) string {
 	v := formatValue(s.Unit, s.Median)
 	if !s.HasCI() {
