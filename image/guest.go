@@ -527,8 +527,13 @@ func vmlinuxOf(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("payload %d+%d outside the %d-byte file", off, n, len(b))
 	}
 	payload := b[off : off+n]
-	// The kernel build appends the uncompressed size (little endian).
+	// The kernel build appends the uncompressed size (little endian). It
+	// sizes the output buffer, so a size no payload of n bytes can reach
+	// is refused rather than allocated.
 	want := int(binary.LittleEndian.Uint32(payload[n-4:]))
+	if want > maxCompressionRatio*n {
+		return nil, fmt.Errorf("trailer says %d bytes, more than a %d-byte payload decompresses to", want, n)
+	}
 	var r io.Reader
 	switch {
 	case bytes.HasPrefix(payload, []byte{0x02, 0x21, 0x4c, 0x18}):
@@ -544,8 +549,11 @@ func vmlinuxOf(b []byte) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	out.Grow(want)
-	if _, err := io.Copy(&out, r); err != nil && out.Len() != want {
+	if _, err := io.Copy(&out, io.LimitReader(r, int64(want)+1)); err != nil && out.Len() != want {
 		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	if out.Len() > want {
+		return nil, fmt.Errorf("payload decompresses to more than the %d bytes its trailer says", want)
 	}
 	if out.Len() != want {
 		return nil, fmt.Errorf("got %d bytes, header says %d", out.Len(), want)

@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/pierrec/lz4/v4"
@@ -78,6 +79,9 @@ func TestVmlinuxOfSynthetic(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: got %d bytes, want the %d-byte ELF", name, len(got), len(want))
+		}
+		if _, err := vmlinuxOf(synthBzImage(comp, 0xfffffff0)); err == nil || !strings.Contains(err.Error(), "trailer says 4294967280 bytes") {
+			t.Errorf("%s with a 4 GiB trailer: error %v, want the trailer refused", name, err)
 		}
 	}
 }
