@@ -120,9 +120,10 @@ func WriteModel(m *Model, outDir string, opts Options) (string, error) {
 }
 
 // mdEscape keeps table cells on one line and pipes out of the syntax.
+// Markdown ends a line at a carriage return as well as a newline.
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
 }
 
 func writeMDTable(w io.Writer, tb table) {
