@@ -15,7 +15,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils crun runc busybox-static iproute2 doc
 export VCBENCH_IMAGE_DIR := $(IMAGE_DIR)
 export VCBENCH_BIN := $(CURDIR)/$(BIN)
 
-.PHONY: all deps build images run test unit clean
+.PHONY: all deps build images run test unit fuzz clean
 
 all: build
 
@@ -46,6 +46,17 @@ run: images
 test: images
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target for FUZZTIME, one after another (-fuzz takes one target
+# per package run, and each run uses every core).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./metrics/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadSamples$$' -fuzztime $(FUZZTIME) ./bench/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRun$$' -fuzztime $(FUZZTIME) ./bench/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeView$$' -fuzztime $(FUZZTIME) ./report/
+	$(GO) test -run '^$$' -fuzz '^FuzzVmlinux$$' -fuzztime $(FUZZTIME) ./image/
 
 # Tests that need neither root nor images.
 unit:

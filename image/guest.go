@@ -484,8 +484,35 @@ func ExtractVmlinux(bzImage, dst string) error {
 	if err != nil {
 		return fmt.Errorf("extract vmlinux: %w", err)
 	}
+	elfBytes, err := vmlinuxOf(b)
+	if err != nil {
+		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".vmlinux-")
+	if err != nil {
+		return fmt.Errorf("extract vmlinux: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(elfBytes); err != nil {
+		tmp.Close()
+		return fmt.Errorf("extract vmlinux: %w", err)
+	}
+	tmp.Chmod(0o644)
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("extract vmlinux: %w", err)
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// maxCompressionRatio bounds how many bytes one byte of a kernel payload
+// can decompress to: deflate's limit (1032:1) is above LZ4's (about 255:1).
+const maxCompressionRatio = 1032
+
+// vmlinuxOf returns the ELF kernel inside the bzImage b, as ExtractVmlinux
+// describes.
+func vmlinuxOf(b []byte) ([]byte, error) {
 	if len(b) < 0x250 || string(b[0x202:0x206]) != "HdrS" {
-		return fmt.Errorf("extract vmlinux: %s is not a bzImage", bzImage)
+		return nil, errors.New("not a bzImage")
 	}
 	setupSects := int(b[0x1f1])
 	if setupSects == 0 {
@@ -495,11 +522,16 @@ func ExtractVmlinux(bzImage, dst string) error {
 	off := start + int(binary.LittleEndian.Uint32(b[0x248:]))
 	n := int(binary.LittleEndian.Uint32(b[0x24c:]))
 	if off < 0 || n < 4 || off+n > len(b) {
-		return fmt.Errorf("extract vmlinux: payload %d+%d outside %s", off, n, bzImage)
+		return nil, fmt.Errorf("payload %d+%d outside the %d-byte file", off, n, len(b))
 	}
 	payload := b[off : off+n]
-	// The kernel build appends the uncompressed size (little endian).
+	// The kernel build appends the uncompressed size (little endian). It
+	// sizes the output buffer, so a size no payload of n bytes can reach
+	// is refused rather than allocated.
 	want := int(binary.LittleEndian.Uint32(payload[n-4:]))
+	if want > maxCompressionRatio*n {
+		return nil, fmt.Errorf("trailer says %d bytes, more than a %d-byte payload decompresses to", want, n)
+	}
 	var r io.Reader
 	switch {
 	case bytes.HasPrefix(payload, []byte{0x02, 0x21, 0x4c, 0x18}):
@@ -507,35 +539,25 @@ func ExtractVmlinux(bzImage, dst string) error {
 	case bytes.HasPrefix(payload, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(bytes.NewReader(payload))
 		if err != nil {
-			return fmt.Errorf("extract vmlinux: %w", err)
+			return nil, err
 		}
 		r = zr
 	default:
-		return fmt.Errorf("extract vmlinux: %s: payload compression %x not supported", bzImage, payload[:4])
+		return nil, fmt.Errorf("payload compression %x not supported", payload[:4])
 	}
 	var out bytes.Buffer
 	out.Grow(want)
-	if _, err := io.Copy(&out, r); err != nil && out.Len() != want {
-		return fmt.Errorf("extract vmlinux: decompress: %w", err)
+	if _, err := io.Copy(&out, io.LimitReader(r, int64(want)+1)); err != nil && out.Len() != want {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	if out.Len() > want {
+		return nil, fmt.Errorf("payload decompresses to more than the %d bytes its trailer says", want)
 	}
 	if out.Len() != want {
-		return fmt.Errorf("extract vmlinux: got %d bytes, header says %d", out.Len(), want)
+		return nil, fmt.Errorf("got %d bytes, header says %d", out.Len(), want)
 	}
 	if _, err := elf.NewFile(bytes.NewReader(out.Bytes())); err != nil {
-		return fmt.Errorf("extract vmlinux: payload is not an ELF: %w", err)
+		return nil, fmt.Errorf("payload is not an ELF: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".vmlinux-")
-	if err != nil {
-		return fmt.Errorf("extract vmlinux: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("extract vmlinux: %w", err)
-	}
-	tmp.Chmod(0o644)
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("extract vmlinux: %w", err)
-	}
-	return os.Rename(tmp.Name(), dst)
+	return out.Bytes(), nil
 }

@@ -5,12 +5,14 @@ package metrics
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 
-	"vcbench/internal/procfs"
+	"github.com/prometheus/procfs"
 )
 
 // ProcMemory reads a process's resident memory from /proc/PID/smaps_rollup:
@@ -27,8 +29,19 @@ func ProcMemory(pid int) (map[string]float64, error) {
 		return nil, fmt.Errorf("read memory of pid %d: %w", pid, err)
 	}
 	defer f.Close()
+	out, err := ParseSmapsRollup(f)
+	if err != nil {
+		return nil, fmt.Errorf("smaps_rollup of pid %d: %w", pid, err)
+	}
+	return out, nil
+}
+
+// ParseSmapsRollup parses text in /proc/PID/smaps_rollup's format into
+// ProcMemory's figures. It stays hand-written because prometheus/procfs's
+// ProcSMapsRollup has no Pss_Anon or Pss_Shmem.
+func ParseSmapsRollup(r io.Reader) (map[string]float64, error) {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
@@ -40,11 +53,11 @@ func ProcMemory(pid int) (map[string]float64, error) {
 		}
 		fields := strings.Fields(v)
 		if len(fields) != 2 || fields[1] != "kB" {
-			return nil, fmt.Errorf("smaps_rollup of pid %d: unexpected %q", pid, sc.Text())
+			return nil, fmt.Errorf("unexpected %q", sc.Text())
 		}
 		n, err := strconv.ParseUint(fields[0], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("smaps_rollup of pid %d: %w", pid, err)
+			return nil, err
 		}
 		out[name] = float64(n * 1024)
 	}
@@ -52,10 +65,10 @@ func ProcMemory(pid int) (map[string]float64, error) {
 		return nil, err
 	}
 	if _, ok := out["host_rss"]; !ok {
-		return nil, fmt.Errorf("smaps_rollup of pid %d: Rss missing", pid)
+		return nil, errors.New("Rss missing")
 	}
 	if _, ok := out["host_pss"]; !ok {
-		return nil, fmt.Errorf("smaps_rollup of pid %d: Pss missing", pid)
+		return nil, errors.New("Pss missing")
 	}
 	anon, hasAnon := out["anon"]
 	shmem, hasShmem := out["shmem"]
@@ -67,26 +80,24 @@ func ProcMemory(pid int) (map[string]float64, error) {
 	return out, nil
 }
 
-// clockTicks is USER_HZ, 100 on every Linux ABI vcbench supports.
-const clockTicks = 100
-
 // ProcCPUSeconds reads a process's user+system CPU time (with its waited-for
 // children) from /proc/PID/stat.
 func ProcCPUSeconds(pid int) (float64, error) {
-	// Fields after the command: utime(11) stime(12) cutime(13) cstime(14).
-	f, err := procfs.StatFields(pid)
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, fmt.Errorf("read cpu time of pid %d: %w", pid, err)
 	}
-	var total float64
-	for _, idx := range []int{11, 12, 13, 14} {
-		v, err := strconv.ParseFloat(f[idx], 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-		}
-		total += v
+	st, err := p.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time of pid %d: %w", pid, err)
 	}
-	return total / clockTicks, nil
+	return procStatCPUSeconds(st), nil
+}
+
+// procStatCPUSeconds is utime+stime+cutime+cstime in seconds.
+func procStatCPUSeconds(st procfs.ProcStat) float64 {
+	const userHZ = 100 // USER_HZ is 100 on every Linux ABI vcbench supports
+	return (float64(st.UTime) + float64(st.STime) + float64(st.CUTime) + float64(st.CSTime)) / userHZ
 }
 
 // ProcAlive reports whether the process pid, started at startTime (field 22
@@ -96,9 +107,13 @@ func ProcAlive(pid int, startTime uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	f, err := procfs.StatFields(pid)
-	if err != nil || f[19] != strconv.FormatUint(startTime, 10) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
 		return false
 	}
-	return f[0] != "Z"
+	st, err := p.Stat()
+	if err != nil || st.Starttime != startTime {
+		return false
+	}
+	return st.State != "Z"
 }

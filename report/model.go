@@ -382,20 +382,7 @@ func readViews(label, dir string) ([]InstanceView, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read instance info: %w", err)
 		}
-		var v InstanceView
-		if err := json.Unmarshal(b, &v.Info); err != nil {
-			// One bad file should not sink the report: show what it is.
-			v.Info.Hostname = "(unreadable: " + err.Error() + ")"
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "info-"), ".json")
-		v.Label, v.Instance = label, name
-		v.Runtime = name
-		if i := strings.LastIndex(name, "-"); i > 0 {
-			if _, err := strconv.Atoi(name[i+1:]); err == nil {
-				v.Runtime = name[:i]
-			}
-		}
-		out = append(out, v)
+		out = append(out, decodeView(label, filepath.Base(f), b))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -406,6 +393,25 @@ func readViews(label, dir string) ([]InstanceView, error) {
 		return instanceNum(a.Instance) < instanceNum(b.Instance)
 	})
 	return out, nil
+}
+
+// decodeView decodes one raw/info-<runtime>-<n>.json file, named file,
+// holding an agent's /info answer b. One bad file should not sink the
+// report: one that does not decode is shown as unreadable, with the reason.
+func decodeView(label, file string, b []byte) InstanceView {
+	var v InstanceView
+	if err := json.Unmarshal(b, &v.Info); err != nil {
+		v.Info.Hostname = "(unreadable: " + err.Error() + ")"
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(file, "info-"), ".json")
+	v.Label, v.Instance = label, name
+	v.Runtime = name
+	if i := strings.LastIndex(name, "-"); i > 0 {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			v.Runtime = name[:i]
+		}
+	}
+	return v
 }
 
 func instanceNum(name string) int {

@@ -122,11 +122,13 @@ func WriteModel(m *Model, outDir string, opts Options) (string, error) {
 	return index, nil
 }
 
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "|", `\|`, "\r\n", " ", "\n", " ", "\r", " ")
+
 // mdEscape keeps table cells on one line and pipes out of the syntax.
-func mdEscape(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
-}
+// Markdown ends a line at a carriage return as well as a newline. A
+// backslash is escaped too: before a pipe it would escape the pipe's
+// escape and let the pipe split the cell.
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 func writeMDTable(w io.Writer, tb table) {
 	fmt.Fprintf(w, "| %s |\n", strings.Join(mapStr(tb.Head, mdEscape), " | "))

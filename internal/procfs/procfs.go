@@ -1,10 +1,15 @@
 // Package procfs reads the few /proc files that both the agent (inside an
-// instance) and the harness (on the host) need.
+// instance) and the harness (on the host) need, where
+// github.com/prometheus/procfs does not fit: a map of every meminfo field
+// (procfs's parser fails on a line it does not expect), the first line of
+// /proc/stat alone, and the raw fields of /proc/PID/stat.
 package procfs
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -17,8 +22,14 @@ func Meminfo() (map[string]uint64, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ParseMeminfo(f)
+}
+
+// ParseMeminfo parses text in /proc/meminfo's format into its fields in
+// bytes (kB values converted). Lines without a number are skipped.
+func ParseMeminfo(r io.Reader) (map[string]uint64, error) {
 	out := map[string]uint64{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
@@ -43,11 +54,22 @@ func Meminfo() (map[string]uint64, error) {
 // CPUTimes returns the first line of /proc/stat (all CPUs) as seconds per
 // mode: user nice system idle iowait irq softirq steal, in that order.
 func CPUTimes() ([]float64, error) {
-	b, err := os.ReadFile("/proc/stat")
+	f, err := os.Open("/proc/stat")
 	if err != nil {
 		return nil, err
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	defer f.Close()
+	return ParseCPUTimes(f)
+}
+
+// ParseCPUTimes parses the first line of text in /proc/stat's format, as
+// CPUTimes describes.
+func ParseCPUTimes(r io.Reader) ([]float64, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	line = strings.TrimSuffix(line, "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
 		return nil, fmt.Errorf("/proc/stat: unexpected first line %q", line)
@@ -71,18 +93,33 @@ var CPUModes = []string{"user", "nice", "system", "idle", "iowait", "irq", "soft
 // (which may hold spaces and parentheses, so it ends at the last ')'):
 // index 0 is the state, 11 and 12 utime and stime, 19 the start time.
 func StatFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fields, err := ParseStatFields(f)
+	if err != nil {
+		return nil, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return fields, nil
+}
+
+// ParseStatFields parses text in /proc/PID/stat's format, as StatFields
+// describes.
+func ParseStatFields(r io.Reader) ([]string, error) {
+	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return nil, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+		return nil, errors.New("no command name")
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return nil, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+		return nil, fmt.Errorf("%d fields", len(f))
 	}
 	return f, nil
 }
