@@ -432,12 +432,16 @@ func (i *Instance) HostCPUSeconds() (float64, error) {
 }
 
 // Exited reports whether QEMU has exited or the guest failed (kernel
-// panic, agent init error), and why.
+// panic, agent init error, or its scratch disk failed on the host: a full
+// file system, say), and why.
 func (i *Instance) Exited() (bool, string) {
 	if i.con != nil {
 		if f := i.con.failureLine(); f != "" {
 			return true, "guest: " + f
 		}
+	}
+	if e := i.qmp.diskError(); e != nil {
+		return true, e.describe(i.launch.Disk.Path)
 	}
 	select {
 	case <-i.exited:
