@@ -307,7 +307,7 @@ func (in *Instance) wait() {
 		status = "exited with status 0"
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			status = "killed by signal " + ws.Signal().String()
+			status = waitStatusReason(ws)
 		} else {
 			status = fmt.Sprintf("exited with status %d", ee.ExitCode())
 			if c := ee.ExitCode(); c > 128 && c < 128+65 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -260,10 +259,8 @@ func TestStartupSideBySide(t *testing.T) {
 	rts := map[scenarios.RuntimeKind]bench.Runtime{}
 	phases := map[scenarios.RuntimeKind][]time.Duration{}
 	for _, k := range kinds {
-		if k.bin != "" {
-			if _, err := exec.LookPath(k.bin); err != nil {
-				continue
-			}
+		if k.bin != "" && !haveBinary(t, k.bin) {
+			continue
 		}
 		rts[k.kind] = newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, VCPUs: 1, MemoryMiB: 256})
 	}
@@ -395,10 +392,8 @@ func TestConcurrent(t *testing.T) {
 	}
 	var rts []bench.Runtime
 	for _, k := range kinds {
-		if k.bin != "" {
-			if _, err := exec.LookPath(k.bin); err != nil {
-				continue
-			}
+		if k.bin != "" && !haveBinary(t, k.bin) {
+			continue
 		}
 		rts = append(rts, newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128}))
 	}

@@ -115,15 +115,27 @@ func BuildRootfs(p image.Paths, agentBin string) (bool, error) {
 func needEnv(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Require(t, "%s", skipReason)
 	}
 }
 
 func needBinary(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("needs %s: %v", name, err)
+		testenv.Require(t, "needs %s: %v", name, err)
 	}
+}
+
+// haveBinary reports whether name is in PATH, for tests that run every
+// kind they can beside each other; a missing one fails the test where
+// every prerequisite is required.
+func haveBinary(t *testing.T, name string) bool {
+	t.Helper()
+	_, err := exec.LookPath(name)
+	if err != nil && testenv.Required() {
+		testenv.Require(t, "needs %s: %v", name, err)
+	}
+	return err == nil
 }
 
 // newRuntime makes the runtime of kind with cfg's settings.

@@ -282,6 +282,7 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	if err := in.own.Add(in.deleteContainer, state.Path(filepath.Join(in.root, in.id))); err != nil {
 		return nil, err
 	}
+	in.own.OnClose(in.watchExit())
 	cmd := in.command(rctx, binPath, "run", "-d", "--pid-file", pidFile, "--bundle", in.bundle, in.id)
 	cmd.Stdout, cmd.Stderr = in.log, in.log
 	if err := cmd.Start(); err != nil {
@@ -341,7 +342,9 @@ func readPidFile(path string) (int, error) {
 }
 
 // Exited reports whether the container's init (the agent) has ended, and
-// why (the OOM killer, as seen in the cgroup's counter, or "exited").
+// why: the OOM killer, as seen in the cgroup's counter, else its wait
+// status ("killed by signal 9 (SIGKILL)", "exited with status 2") as the
+// kernel's process events told it.
 func (in *OCIInstance) Exited() (bool, string) {
 	if in.own.Closed() {
 		return true, "stopped"
@@ -350,7 +353,27 @@ func (in *OCIInstance) Exited() (bool, string) {
 		return false, ""
 	}
 	oom, _ := in.cg.oomKills()
-	return true, exitReason(oom, in.cfg.MemoryMiB, "exited")
+	return true, exitReason(oom, in.cfg.MemoryMiB, in.agentExit())
+}
+
+// watchExit makes procExits follow process exits while the instance
+// lives (the runtime's `run -d` hands the agent to the host's init, which
+// alone could wait for it) and returns the undo that stops following.
+func (in *OCIInstance) watchExit() func(context.Context) error {
+	release := procExits.acquire()
+	return func(context.Context) error { release(); return nil }
+}
+
+// agentExit words the agent's end from its wait status, or says why that
+// is unknown.
+func (in *OCIInstance) agentExit() string {
+	if ws, ok := procExits.lookup(in.pid.Pid, 200*time.Millisecond); ok {
+		return waitStatusReason(ws)
+	}
+	if err := procExits.startErr(); err != nil {
+		return fmt.Sprintf("exited (status unknown: process events: %v)", err)
+	}
+	return "exited (status unknown)"
 }
 
 // Stop implements bench.Instance: it undoes, in reverse order, what Start

@@ -14,6 +14,7 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 
 	"vcbench/agent/proto"
+	"vcbench/internal/testenv"
 )
 
 func TestParseModinfoDepends(t *testing.T) {
@@ -160,7 +161,7 @@ func TestInitramfsRecords(t *testing.T) {
 func TestExtractVmlinuxGzip(t *testing.T) {
 	elfBytes, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
-		t.Skip(err)
+		testenv.Require(t, "read this test binary: %v", err)
 	}
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
@@ -190,20 +191,25 @@ func TestExtractVmlinuxGzip(t *testing.T) {
 }
 
 // TestBuildGuestCached builds the guest from a kernel package that an
-// earlier run cached (the vm tests' image dir, or VCBENCH_TEST_IMAGE_DIR),
-// so that it needs apt only to resolve the version, and checks that a
-// second build with the same inputs does nothing.
+// earlier build cached (the vm tests' image dir or VCBENCH_TEST_IMAGE_DIR,
+// or the images `make images` built: DefaultDir), so that it needs apt only
+// to resolve the version, and checks that a second build with the same
+// inputs does nothing.
 func TestBuildGuestCached(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (apt)")
+		testenv.Require(t, "needs root (apt)")
 	}
-	src := os.Getenv("VCBENCH_TEST_IMAGE_DIR")
-	if src == "" {
-		src = "/var/cache/vcbench/test-images"
+	var debs, searched []string
+	for _, src := range []string{os.Getenv("VCBENCH_TEST_IMAGE_DIR"), "/var/cache/vcbench/test-images", DefaultDir()} {
+		if src == "" || len(debs) > 0 {
+			continue
+		}
+		dir := Paths{Dir: src}.KernelCacheDir()
+		searched = append(searched, dir)
+		debs, _ = filepath.Glob(filepath.Join(dir, "linux-image-*.deb"))
 	}
-	debs, _ := filepath.Glob(filepath.Join(Paths{Dir: src}.KernelCacheDir(), "linux-image-*.deb"))
 	if len(debs) == 0 {
-		t.Skip("no cached kernel package (run the vm tests first)")
+		testenv.Require(t, "no cached kernel package in %s (run `make images` or the vm tests first)", strings.Join(searched, ", "))
 	}
 	p := Paths{Dir: t.TempDir()}
 	os.MkdirAll(p.KernelCacheDir(), 0o755)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -271,6 +272,77 @@ func TestKSMStartFails(t *testing.T) {
 			if got := readFile(t, filepath.Join(dir, f)); got != want {
 				t.Errorf("%s = %q after a failed Start, want %q", f, got, want)
 			}
+		}
+	})
+}
+
+// TestCgroupUsedFrom reads recorded memory.stat files: cgroup v1 (this
+// project's development host, Linux 6.18, memory hierarchy) and cgroup2
+// (a Debian 12 cgroup on Linux 6.1, as its OOM report printed it).
+func TestCgroupUsedFrom(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		kmem uint64
+		want uint64
+	}{
+		{"testdata/memory.stat.v1", 23973888, 2310144 + 0 + 23973888},
+		{"testdata/memory.stat.v2", 0, 20705280 + 0 + 81920 + 0 + 16384 + 18752 + 0},
+	} {
+		f, err := os.Open(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stat, err := parseMemoryStat(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		got, err := cgroupUsedFrom(stat, c.kmem)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %d, %v; want %d", c.file, got, err, c.want)
+		}
+	}
+	if _, err := cgroupUsedFrom(map[string]uint64{"cache": 1}, 0); err == nil {
+		t.Error("a memory.stat of neither kind was accepted")
+	}
+	if _, err := parseMemoryStat(strings.NewReader("anon x\n")); err == nil {
+		t.Error("a non-number was accepted")
+	}
+}
+
+// TestCgroupUsedMissing: a cgroup that does not exist (yet) holds nothing;
+// HostUsed follows UsedCgroupEnv.
+func TestCgroupUsedMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vcbench")
+	if n, err := CgroupUsed(dir); n != 0 || err != nil {
+		t.Errorf("CgroupUsed(missing) = %d, %v", n, err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CgroupUsed(dir); err == nil {
+		t.Error("a directory without memory.stat was read as a cgroup")
+	}
+	b, _ := os.ReadFile("testdata/memory.stat.v2")
+	os.WriteFile(filepath.Join(dir, "memory.stat"), b, 0o644)
+	t.Setenv(UsedCgroupEnv, dir)
+	if n, err := HostUsed(); err != nil || n != 20705280+81920+16384+18752 {
+		t.Errorf("HostUsed with %s=%s: %d, %v", UsedCgroupEnv, dir, n, err)
+	}
+}
+
+func FuzzParseMemoryStat(f *testing.F) {
+	for _, p := range []string{"testdata/memory.stat.v1", "testdata/memory.stat.v2"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		stat, err := parseMemoryStat(bytes.NewReader(b))
+		if err == nil {
+			cgroupUsedFrom(stat, 0)
 		}
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vcbench/internal/testenv"
 )
 
 // connRecorder is a TCP listener that accepts and records every
@@ -250,12 +252,12 @@ JSON.stringify({
 // and checks that no network request was made. It does so for a regular
 // run and for a density sweep.
 func TestBrowserRendersOffline(t *testing.T) {
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (Debian package chromium): skipping the browser test")
-	}
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
+	}
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		testenv.Require(t, "chromium not installed (Debian package chromium): skipping the browser test")
 	}
 	art := os.Getenv("VCBENCH_ARTIFACTS")
 	if art == "" {

@@ -121,35 +121,19 @@ func TestBootTime(t *testing.T) {
 // bootByHand runs a saved command line the way a person would and measures
 // the same launch → /healthz span.
 func bootByHand(script, addr string) (time.Duration, error) {
-	cmd := exec.Command("sh", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
+	tmp, err := os.MkdirTemp("", "vcbench-byhand-")
 	if err != nil {
 		return 0, err
 	}
-	cmd.Stderr = cmd.Stdout
-	listening := make(chan struct{})
+	defer os.RemoveAll(tmp)
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	h, err := startScript(script, tmp)
+	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		cleanupScript(script)
-	}()
-	go func() {
-		sc := bufio.NewScanner(out)
-		seen := false
-		for sc.Scan() {
-			if !seen && strings.Contains(sc.Text(), proto.ReadyMarker) {
-				seen = true
-				close(listening)
-			}
-		}
-	}()
+	defer h.stop()
 	select {
-	case <-listening:
+	case <-h.listening:
 	case <-time.After(30 * time.Second):
 		return 0, fmt.Errorf("%s: no listening marker within 30s", script)
 	}
@@ -161,18 +145,56 @@ func bootByHand(script, addr string) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// cleanupScript removes what the script's setup lines created (the
-// private directory and the disk file).
-func cleanupScript(script string) {
-	b, _ := os.ReadFile(script)
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		switch {
-		case len(f) == 5 && f[0] == "mkdir":
-			os.RemoveAll(strings.Trim(f[4], "'"))
-		case len(f) >= 3 && f[0] == "test":
-			os.Remove(strings.Trim(f[2], "'"))
+// scriptRun is a saved command line running as `sh SCRIPT`.
+type scriptRun struct {
+	cmd       *exec.Cmd
+	listening chan struct{} // closed at the agent's listening marker
+	exited    chan struct{} // closed once sh has been waited for
+	err       error         // sh's exit, once exited is closed
+}
+
+// startScript runs `sh script` with TMPDIR=tmp (where the script makes
+// its temporary directory), in a process group of its own.
+func startScript(script, tmp string) (*scriptRun, error) {
+	cmd := exec.Command("sh", script)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h := &scriptRun{cmd: cmd, listening: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		seen := false
+		for sc.Scan() {
+			if !seen && strings.Contains(sc.Text(), proto.ReadyMarker) {
+				seen = true
+				close(h.listening)
+			}
 		}
+		h.err = cmd.Wait()
+		close(h.exited)
+	}()
+	return h, nil
+}
+
+// stop sends the script SIGTERM, as a person's kill would, and waits for
+// it to stop QEMU and remove what it made; after 15 s it SIGKILLs the
+// group and says so.
+func (h *scriptRun) stop() error {
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+		return nil
+	case <-time.After(15 * time.Second):
+		syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+		<-h.exited
+		return fmt.Errorf("sh %s did not end within 15s of SIGTERM", h.cmd.Args[1])
 	}
 }
 

@@ -162,11 +162,16 @@ func (l Launch) netArgs() []string {
 	return []string{"-netdev", netdev, "-device", dev}
 }
 
+// diskArgs: the scratch disk, whose host-side write and read errors are
+// reported to the guest (werror=report,rerror=report). QEMU's default
+// (werror=enospc) pauses the guest when the host's file system is full, and
+// the workload then hangs until its time-out; reported, the guest's I/O
+// fails at once, and QEMU's BLOCK_IO_ERROR event tells vcbench the cause.
 func (l Launch) diskArgs() []string {
 	if l.Disk.Path == "" {
 		return nil
 	}
-	drive := fmt.Sprintf("file=%s,format=raw,if=none,id=disk0,cache=%s,aio=%s", l.Disk.Path, l.Disk.Cache, l.Disk.AIO)
+	drive := fmt.Sprintf("file=%s,format=raw,if=none,id=disk0,cache=%s,aio=%s,werror=report,rerror=report", l.Disk.Path, l.Disk.Cache, l.Disk.AIO)
 	return []string{"-drive", drive, "-device", l.device("virtio-blk") + ",drive=disk0"}
 }
 
@@ -233,20 +238,118 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// Script renders a command as a shell script a person can rerun by hand;
-// the setup lines (already quoted) recreate what the command expects.
-func Script(binary string, args []string, setup ...string) string {
+// Placeholders in the arguments that Script renders as shell variables:
+// NUL cannot occur in a real argument.
+const (
+	dirToken   = "\x00dir\x00"
+	cacheToken = "\x00cache\x00"
+	aioToken   = "\x00aio\x00"
+)
+
+// quoteVars quotes s for a POSIX shell, with every placeholder in it
+// expanded from its shell variable: 'unix:'"$dir"'/qmp.sock,server=on'.
+func quoteVars(s string) string {
+	vars := map[string]string{dirToken: `"$dir"`, cacheToken: `"$cache"`, aioToken: `"$aio"`}
 	var b strings.Builder
-	b.WriteString("#!/bin/sh\n# QEMU command line saved by vcbench; rerun by hand with: sh THIS_FILE\nset -e\n")
-	for _, s := range setup {
-		b.WriteString(s + "\n")
+	for s != "" {
+		at, tok := len(s), ""
+		for t := range vars {
+			if i := strings.Index(s, t); i >= 0 && i < at {
+				at, tok = i, t
+			}
+		}
+		if at > 0 {
+			b.WriteString(ShellQuote(s[:at]))
+		}
+		if tok == "" {
+			break
+		}
+		b.WriteString(vars[tok])
+		s = s[at+len(tok):]
 	}
-	b.WriteString("exec ")
-	b.WriteString(ShellQuote(binary))
-	for _, a := range args {
+	if b.Len() == 0 {
+		return "''"
+	}
+	return b.String()
+}
+
+// Script renders the launch as a shell script that a person can rerun by
+// hand (sh THIS_FILE) once the run has ended and removed what it made. The
+// script makes its own: a temporary directory (under $TMPDIR, else
+// /var/tmp) with the QMP socket and a sparse scratch disk of the same
+// size (with the run's cache mode, or writeback where that directory has
+// no O_DIRECT), and the tap device with the host's address when the
+// launch used one that is gone. QEMU runs as the script's child, and the
+// script removes all of it when QEMU exits or the script is stopped by
+// SIGINT, SIGTERM or SIGHUP (it stops QEMU first).
+func (l Launch) Script() string {
+	r := l
+	if r.QMP != "" {
+		r.QMP = dirToken + "/qmp.sock"
+	}
+	if r.Disk.Path != "" {
+		r.Disk.Path = dirToken + "/disk.raw"
+		r.Disk.Cache, r.Disk.AIO = cacheToken, aioToken
+	}
+	var b strings.Builder
+	w := func(lines ...string) {
+		for _, s := range lines {
+			b.WriteString(s + "\n")
+		}
+	}
+	w("#!/bin/sh",
+		"# QEMU command line saved by vcbench; rerun by hand with: sh THIS_FILE",
+		"# It makes what QEMU needs in a temporary directory of its own (and the",
+		"# tap, if gone), and removes them when QEMU exits or the script is stopped.",
+		"set -eu",
+		`dir=$(mktemp -d "${TMPDIR:-/var/tmp}/vcbench-rerun-XXXXXX")`,
+		"qemu=",
+		"tap=",
+		"cleanup() {",
+		`	if [ -n "$qemu" ]; then kill "$qemu" 2>/dev/null || :; wait "$qemu" 2>/dev/null || :; fi`,
+		`	if [ -n "$tap" ]; then ip link del "$tap" || :; fi`,
+		`	rm -rf "$dir"`,
+		"}",
+		"trap cleanup EXIT",
+		"trap 'exit 129' HUP",
+		"trap 'exit 130' INT",
+		"trap 'exit 143' TERM")
+	if l.Disk.Path != "" {
+		w(fmt.Sprintf(`truncate -s %dM "$dir/disk.raw"`, l.Config.DiskMiB),
+			"cache="+ShellQuote(l.Disk.Cache)+" aio="+ShellQuote(l.Disk.AIO))
+		if l.Disk.Cache == "none" {
+			w(`if ! dd if=/dev/zero of="$dir/disk.raw" bs=4096 count=1 oflag=direct conv=notrunc 2>/dev/null; then`,
+				`	echo "$0: $dir has no O_DIRECT: the scratch disk runs with cache=writeback,aio=threads, not the run's cache=none" >&2`,
+				"	cache=writeback aio=threads",
+				"fi")
+		}
+	}
+	if l.Net.Mode == NetworkTap && l.Net.Tap != "" {
+		tap := ShellQuote(l.Net.Tap)
+		host := l.Net.Gateway
+		if _, n, err := net.ParseCIDR(l.Net.GuestIP); err == nil {
+			ones, _ := n.Mask.Size()
+			host += "/" + strconv.Itoa(ones)
+		}
+		w("if [ ! -e /sys/class/net/"+tap+" ]; then",
+			"	ip tuntap add dev "+tap+" mode tap",
+			"	tap="+tap,
+			"	ip addr add "+ShellQuote(host)+" dev "+tap,
+			"	ip link set "+tap+" up",
+			"fi")
+	}
+	// A background job's stdin is /dev/null unless redirected: keep the
+	// script's (the guest's console input) through fd 3.
+	w("exec 3<&0")
+	b.WriteString(ShellQuote(r.Binary))
+	for _, a := range r.Args() {
 		b.WriteString(" \\\n  ")
-		b.WriteString(ShellQuote(a))
+		b.WriteString(quoteVars(a))
 	}
-	b.WriteString("\n")
+	w(" <&3 3<&- &",
+		"qemu=$!",
+		`status=0; wait "$qemu" || status=$?`,
+		"qemu=",
+		`exit "$status"`)
 	return b.String()
 }

@@ -1,6 +1,9 @@
 package vm
 
 import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -32,7 +35,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-qmp", "unix:/tmp/d/qmp.sock,server=on,wait=off",
 				"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio", "-append", "console=ttyS0",
 				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080", "-device", "virtio-net-device,netdev=net0",
-				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native", "-device", "virtio-blk-device,drive=disk0",
+				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native,werror=report,rerror=report", "-device", "virtio-blk-device,drive=disk0",
 			},
 		},
 		{
@@ -51,7 +54,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 				"-kernel", "/img/vmlinuz", "-append", "x",
 				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,romfile=",
-				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads", "-device", "virtio-blk-pci,drive=disk0",
+				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,werror=report,rerror=report", "-device", "virtio-blk-pci,drive=disk0",
 			},
 		},
 	} {
@@ -99,9 +102,73 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("ShellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
-	s := Script("qemu-system-x86_64", []string{"-append", "a b"}, "mkdir -p /x")
-	if !strings.Contains(s, "mkdir -p /x\nexec qemu-system-x86_64 \\\n  -append \\\n  'a b'\n") {
-		t.Errorf("script:\n%s", s)
+	for in, want := range map[string]string{
+		"":                                 "''",
+		dirToken:                           `"$dir"`,
+		"unix:" + dirToken + "/qmp.sock,x": `unix:"$dir"/qmp.sock,x`,
+		"file=" + dirToken + "/d.raw,cache=" + cacheToken + ",aio=" + aioToken + ",werror=report": `file="$dir"/d.raw,cache="$cache",aio="$aio",werror=report`,
+		"a b": "'a b'",
+	} {
+		if got := quoteVars(in); got != want {
+			t.Errorf("quoteVars(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestScript: the saved command line names none of the run's paths but
+// the images, makes its own scratch disk and QMP directory, removes them
+// (and a tap it made) on exit, and is valid shell.
+func TestScript(t *testing.T) {
+	for _, l := range []Launch{
+		{
+			Binary: "qemu-system-x86_64", Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm, DiskMiB: 64},
+			Accel: AccelTCG, Kernel: "/img/vmlinux", Initrd: "/img/initramfs.cpio", Cmdline: "console=ttyS0 a='b c'",
+			QMP: "/tmp/vcbench-vm-1234/qmp.sock", Net: NetSetup{Mode: NetworkUser, HostPort: 40000},
+			Disk: DiskSetup{Path: "/results/r1/scratch/vm-1.raw", Cache: "none", AIO: "native"},
+		},
+		{
+			Binary: "qemu-system-x86_64", Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35, DiskMiB: 128},
+			Accel: AccelKVM, Kernel: "/img/vmlinuz", Cmdline: "x", QMP: "/tmp/vcbench-vm-5678/qmp.sock",
+			Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3", GuestIP: "10.214.0.14/30", Gateway: "10.214.0.13"},
+			Disk: DiskSetup{Path: "/dev/shm/s/vm-2.raw", Cache: "writeback", AIO: "threads"},
+		},
+	} {
+		t.Run(l.Name, func(t *testing.T) {
+			s := l.Script()
+			for _, gone := range []string{l.QMP, filepath.Dir(l.QMP), l.Disk.Path, "\x00"} {
+				if strings.Contains(s, gone) {
+					t.Errorf("script names %q:\n%s", gone, s)
+				}
+			}
+			want := []string{
+				"#!/bin/sh\n", "set -eu\n", `dir=$(mktemp -d "${TMPDIR:-/var/tmp}/vcbench-rerun-XXXXXX")`,
+				"trap cleanup EXIT\n", "trap 'exit 143' TERM\n", `rm -rf "$dir"`,
+				fmt.Sprintf(`truncate -s %dM "$dir/disk.raw"`, l.Config.DiskMiB),
+				"cache=" + l.Disk.Cache + " aio=" + l.Disk.AIO + "\n",
+				`  unix:"$dir"/qmp.sock,server=on,wait=off \`,
+				`  file="$dir"/disk.raw,format=raw,if=none,id=disk0,cache="$cache",aio="$aio",werror=report,rerror=report \`,
+				"  -kernel \\\n  " + l.Kernel + " \\\n",
+				" <&3 3<&- &\nqemu=$!\n", `wait "$qemu"`,
+			}
+			if l.Net.Mode == NetworkTap {
+				want = append(want, "ip tuntap add dev vcbt3 mode tap\n", "\ttap=vcbt3\n", "ip addr add 10.214.0.13/30 dev vcbt3\n", `ip link del "$tap"`)
+			} else if strings.Contains(s, "tuntap") {
+				t.Errorf("user networking makes a tap:\n%s", s)
+			}
+			if l.Disk.Cache == "none" {
+				want = append(want, "oflag=direct", "cache=writeback aio=threads\n")
+			} else if strings.Contains(s, "oflag=direct") {
+				t.Errorf("a writeback disk probes O_DIRECT:\n%s", s)
+			}
+			for _, w := range want {
+				if !strings.Contains(s, w) {
+					t.Errorf("script lacks %q:\n%s", w, s)
+				}
+			}
+			if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
+				t.Errorf("sh -n: %v: %s\n%s", err, out, s)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"vcbench/internal/testenv"
 )
 
 func TestCreateDisk(t *testing.T) {
@@ -16,7 +18,7 @@ func TestCreateDisk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := os.Stat(tc.dir); err != nil {
-				t.Skip(err)
+				testenv.Require(t, "%v", err)
 			}
 			path := filepath.Join(tc.dir, "vcbench-test-disk-"+randomSuffix()+".raw")
 			defer os.Remove(path)

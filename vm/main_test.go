@@ -12,6 +12,7 @@ import (
 
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/testenv"
 )
 
 // testImageDir holds the guest image the integration tests boot; the
@@ -69,7 +70,7 @@ func prepareGuest() string {
 func needGuest(t testing.TB) {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Require(t, "%s", skipReason)
 	}
 }
 

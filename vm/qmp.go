@@ -1,21 +1,87 @@
 package vm
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 	"github.com/digitalocean/go-qemu/qmp/raw"
+	"golang.org/x/sys/unix"
 )
 
 // qmpClient is a QMP connection whose every call has a time-out: go-qemu's
 // Run has none, so each call runs in a goroutine and a late one closes the
-// connection (which unblocks it). Events are never subscribed to: go-qemu
-// drops them when nobody listens, and a listener that does not drain them
-// makes commands hang.
+// connection (which unblocks it). Its events are drained by one goroutine
+// (go-qemu's reader blocks, and commands with it, on a subscriber that
+// does not drain), which keeps the first BLOCK_IO_ERROR.
 type qmpClient struct {
 	mon *qmp.SocketMonitor
 	raw *raw.Monitor
+
+	mu      sync.Mutex
+	ioError *blockIOError
+}
+
+// blockIOError is QEMU's BLOCK_IO_ERROR event: a host-side read or write
+// of a disk failed, and (with werror/rerror=report) the guest got an I/O
+// error for it.
+type blockIOError struct {
+	Operation string // read or write
+	NoSpace   bool   // the host's file system is full (ENOSPC)
+	Reason    string // the host's error, e.g. "No space left on device"
+}
+
+// blockIOErrorFrom reads the event's data. QEMU sets "nospace" only on
+// devices whose I/O status it tracks (werror=stop and the like); with
+// werror=report the reason, strerror(ENOSPC), says it.
+func blockIOErrorFrom(data map[string]any) *blockIOError {
+	e := &blockIOError{}
+	e.Operation, _ = data["operation"].(string)
+	e.NoSpace, _ = data["nospace"].(bool)
+	e.Reason, _ = data["reason"].(string)
+	e.NoSpace = e.NoSpace || strings.EqualFold(e.Reason, unix.ENOSPC.Error())
+	return e
+}
+
+// describe words the error for a disk at path.
+func (e *blockIOError) describe(path string) string {
+	if e.NoSpace {
+		return fmt.Sprintf("scratch disk %s: no space left on device on the host (QEMU's %s failed: %s; the guest got an I/O error)", path, e.Operation, e.Reason)
+	}
+	return fmt.Sprintf("scratch disk %s: host I/O error on %s: %s (the guest got an I/O error)", path, e.Operation, e.Reason)
+}
+
+// watchEvents drains the connection's events until it closes.
+func (c *qmpClient) watchEvents() {
+	events, err := c.mon.Events(context.Background())
+	if err != nil {
+		return
+	}
+	go func() {
+		for ev := range events {
+			if ev.Event != "BLOCK_IO_ERROR" {
+				continue
+			}
+			c.mu.Lock()
+			if c.ioError == nil {
+				c.ioError = blockIOErrorFrom(ev.Data)
+			}
+			c.mu.Unlock()
+		}
+	}()
+}
+
+// diskError is the first BLOCK_IO_ERROR QEMU sent, or nil.
+func (c *qmpClient) diskError() *blockIOError {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ioError
 }
 
 // dialQMP connects to QEMU's QMP socket, retrying until QEMU has created it
@@ -41,6 +107,7 @@ func dialQMP(path string, deadline time.Time, exited <-chan struct{}) (*qmpClien
 	if err := c.call(time.Until(deadline), mon.Connect); err != nil {
 		return nil, fmt.Errorf("qmp handshake: %w", err)
 	}
+	c.watchEvents()
 	return c, nil
 }
 

@@ -51,7 +51,7 @@ func smallGuestDir(t testing.TB) string {
 		reasons = append(reasons, err.Error())
 	}
 	if k.Dir == "" {
-		t.Skipf("no small kernel built (run `vcbench images build --kernel small`, or set VCBENCH_SMALL_KERNEL_DIR to its --image-dir): %s", strings.Join(reasons, "; "))
+		testenv.Require(t, "no small kernel built (run `vcbench images build --kernel small`, or set VCBENCH_SMALL_KERNEL_DIR to its --image-dir): %s", strings.Join(reasons, "; "))
 	}
 	dir := t.TempDir()
 	if _, err := image.InstallSmallGuest(image.Paths{Dir: dir}, k, filepath.Join(testImageDir, "vcbench-agent"), image.BusyboxPath()); err != nil {

@@ -253,10 +253,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	}
 	l.Cmdline = KernelCmdline(l, hostTSCkHz())
 	inst.launch = l
-	script := Script(l.Binary, l.Args(),
-		"mkdir -p -m 0700 "+ShellQuote(inst.dir),
-		"test -e "+ShellQuote(disk.Path)+" || truncate -s "+strconv.Itoa(r.cfg.DiskMiB)+"M "+ShellQuote(disk.Path))
-	if err := os.WriteFile(filepath.Join(spec.RawDir, "qemu-cmdline-"+spec.Name+".sh"), []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(spec.RawDir, "qemu-cmdline-"+spec.Name+".sh"), []byte(l.Script()), 0o755); err != nil {
 		return fail(fmt.Errorf("save command line: %w", err))
 	}
 	inst.logFile, err = os.Create(filepath.Join(spec.RawDir, "console-"+spec.Name+".log"))
@@ -450,12 +447,16 @@ func (i *Instance) HostCPUSeconds() (float64, error) {
 }
 
 // Exited reports whether QEMU has exited or the guest failed (kernel
-// panic, agent init error), and why.
+// panic, agent init error, or its scratch disk failed on the host: a full
+// file system, say), and why.
 func (i *Instance) Exited() (bool, string) {
 	if i.con != nil {
 		if f := i.con.failureLine(); f != "" {
 			return true, "guest: " + f
 		}
+	}
+	if e := i.qmp.diskError(); e != nil {
+		return true, e.describe(i.launch.Disk.Path)
 	}
 	select {
 	case <-i.exited:

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"vcbench/image"
+	"vcbench/internal/testenv"
 	"vcbench/state"
 )
 
@@ -21,7 +22,7 @@ func imageDir(t *testing.T) string {
 	p := image.Paths{Dir: image.DefaultDir()}
 	for _, f := range []string{p.Rootfs(), p.Kernel(), p.Initramfs()} {
 		if _, err := os.Stat(f); err != nil {
-			t.Skipf("images not built in %s (run `make images` or set VCBENCH_IMAGE_DIR): %v", p.Dir, err)
+			testenv.Require(t, "images not built in %s (run `make images` or set VCBENCH_IMAGE_DIR): %v", p.Dir, err)
 		}
 	}
 	return p.Dir
@@ -30,7 +31,7 @@ func imageDir(t *testing.T) string {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: containers, cgroups and veths")
+		testenv.Require(t, "needs root: containers, cgroups and veths")
 	}
 }
 

@@ -8,18 +8,40 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"vcbench/bench"
+	"vcbench/internal/testenv"
+	"vcbench/metrics"
 )
 
 func runScenarioFile(t *testing.T, text string, extra ...string) (*bench.Run, error) {
+	t.Helper()
+	return runScenarioScoped(t, text, scope{}, extra...)
+}
+
+// scope is where vcbench runs and what its HostUsed counts: with cgroup
+// set, vcbench starts in that memory cgroup; with used set, HostUsed
+// counts only what is charged to that cgroup (metrics.UsedCgroupEnv).
+type scope struct{ cgroup, used string }
+
+func runScenarioScoped(t *testing.T, text string, sc scope, extra ...string) (*bench.Run, error) {
 	t.Helper()
 	vcbench, agent := binaries(t)
 	dir := t.TempDir()
 	scen := filepath.Join(dir, "s.yaml")
 	os.WriteFile(scen, []byte(text), 0o644)
 	args := append([]string{"run", scen, "--out", filepath.Join(dir, "results"), "--json", "--agent", agent, "--state-dir", filepath.Join(dir, "state")}, extra...)
-	stdout, runErr := exec.Command(vcbench, args...).Output()
+	cmd := exec.Command(vcbench, args...)
+	if sc.cgroup != "" {
+		// The shell joins the cgroup, then becomes vcbench: nothing of
+		// vcbench runs outside it.
+		cmd = exec.Command("sh", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, sc.cgroup, vcbench}, args...)...)
+	}
+	if sc.used != "" {
+		cmd.Env = append(os.Environ(), metrics.UsedCgroupEnv+"="+sc.used)
+	}
+	stdout, runErr := cmd.Output()
 	var sum JSONSummary
 	if err := json.Unmarshal(stdout, &sum); err != nil {
 		t.Fatalf("vcbench run: %v\n%s\nstderr:\n%s", runErr, stdout, stderrOf(runErr))
@@ -97,9 +119,12 @@ density:
 
 // TestDensityAccounting sweeps 1, 2, 4 containers and VMs and checks that
 // the accounting is honest: at each step the per-instance memory of the k
-// instances sums to within 20% of the host's measured increase. The
-// containers keep the memory workload's arrays so that their cost stands
-// well above the host's background noise; the VMs' own cost does.
+// instances sums to within 10% of the measured increase of what they
+// use. That increase is measured only where vcbench's instances are
+// (usedScope), not host-wide, so that whatever else the machine runs does
+// not move the verdict. The containers keep the memory workload's arrays
+// so that their cost stands well above vcbench's own; the VMs' own cost
+// does.
 func TestDensityAccounting(t *testing.T) {
 	needRoot(t)
 	images := imageDir(t)
@@ -108,7 +133,9 @@ func TestDensityAccounting(t *testing.T) {
 		{"vm", "    memory_mib: 128\ndensity:\n  steps: [1, 2, 4]\n  ksm: true\n"},
 	} {
 		t.Run(c.runtime, func(t *testing.T) {
-			run, err := runScenarioFile(t, "name: acct\nruntimes:\n  - kind: "+c.runtime+"\n"+c.extra, "--image-dir", images)
+			sc := usedScope(t, c.runtime)
+			t.Logf("measuring in %+v", sc)
+			run, err := runScenarioScoped(t, "name: acct\nruntimes:\n  - kind: "+c.runtime+"\n"+c.extra, sc, "--image-dir", images)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,9 +173,14 @@ func TestDensityAccounting(t *testing.T) {
 					continue
 				}
 				ratio := sum[k] / used[k]
-				t.Logf("k=%d: instances sum %.1f MiB (%s), host increase %.1f MiB, ratio %.2f", k, sum[k]/(1<<20), d.MemoryMetric, used[k]/(1<<20), ratio)
-				if k == 4 && (ratio < 0.8 || ratio > 1.2) {
-					t.Errorf("k=4: per-instance memory sums to %.1f MiB, host grew %.1f MiB: off by more than 20%%", sum[k]/(1<<20), used[k]/(1<<20))
+				t.Logf("k=%d: instances sum %.1f MiB (%s), measured increase %.1f MiB, ratio %.2f", k, sum[k]/(1<<20), d.MemoryMetric, used[k]/(1<<20), ratio)
+				// Every step, within 10%, now that nothing outside vcbench
+				// moves the measured side (ratios 0.98 to 1.02 seen): one
+				// instance's figure halved is off by 12.5% or more at some
+				// step, wherever it is; with only k=4 checked within 20%, the
+				// first instance halved (ratio 0.89 at k=4) passed.
+				if ratio < 0.9 || ratio > 1.1 {
+					t.Errorf("k=%d: per-instance memory sums to %.1f MiB, what the instances use grew %.1f MiB: off by more than 10%%", k, sum[k]/(1<<20), used[k]/(1<<20))
 				}
 			}
 			if c.runtime == "vm" {
@@ -173,4 +205,76 @@ func TestDensityAccounting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// usedScope is where TestDensityAccounting measures what the instances of
+// runtime use: a memory cgroup of its own, made for the test, that vcbench
+// runs in (and its QEMUs and containers with it), so that HostUsed counts
+// only vcbench and its instances. Containers on cgroup2 are the exception:
+// there vcbench's container groups need their parent free of processes,
+// so vcbench stays where it is and HostUsed counts the vcbench group that
+// their cgroups sit in, which holds nothing but this run's instances.
+func usedScope(t *testing.T, runtime string) scope {
+	t.Helper()
+	own, v2, err := ownMemoryCgroup()
+	if err != nil {
+		testenv.Require(t, "memory cgroup: %v", err)
+	}
+	if v2 && runtime == "container" {
+		return scope{used: filepath.Join(own, "vcbench")}
+	}
+	parent := own
+	if v2 {
+		// A child of the root, whose subtree_control has memory (the test's
+		// own group, holding processes, cannot enable it for children).
+		parent = "/sys/fs/cgroup"
+	}
+	dir, err := os.MkdirTemp(parent, "vcbench-density-test-")
+	if err != nil {
+		testenv.Require(t, "make a memory cgroup for the density test: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "memory.stat")); err != nil {
+		os.Remove(dir)
+		testenv.Require(t, "cgroup %s has no memory controller: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for range 100 {
+			if err = os.Remove(dir); err == nil || os.IsNotExist(err) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("remove the test's cgroup: %v", err)
+	})
+	return scope{cgroup: dir, used: dir}
+}
+
+// ownMemoryCgroup is the directory of this process's memory cgroup: in
+// cgroup v1's memory hierarchy where the memory controller is there (as
+// on hybrid hosts), else in the cgroup2 hierarchy.
+func ownMemoryCgroup() (dir string, v2 bool, err error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", false, err
+	}
+	var unified string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				return filepath.Join("/sys/fs/cgroup/memory", parts[2]), false, nil
+			}
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			unified = parts[2]
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); unified == "" || err != nil {
+		return "", false, fmt.Errorf("no memory controller in /proc/self/cgroup and no cgroup2 at /sys/fs/cgroup")
+	}
+	return filepath.Join("/sys/fs/cgroup", unified), true, nil
 }

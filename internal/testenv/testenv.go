@@ -59,3 +59,25 @@ func Info(t testing.TB, addr string) proto.Info {
 	}
 	return in
 }
+
+// RequireEnv is the environment variable that turns a missing test
+// prerequisite into a failure: `make test` (and so CI) sets it to 1, on a
+// machine that `make deps` prepared, where every prerequisite should be
+// there and a skip would hide that a test never ran.
+const RequireEnv = "VCBENCH_REQUIRE"
+
+// Required reports whether RequireEnv asks for every prerequisite.
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Require reports that a prerequisite of the test (root, a binary, an
+// image, a built kernel) is missing: it fails the test when RequireEnv is 1
+// and skips it otherwise. Conditions under which a test has nothing to
+// check (-short, an opt-in benchmark, a host where the case cannot arise)
+// are not missing prerequisites: those call t.Skip.
+func Require(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("missing prerequisite ("+RequireEnv+"=1): "+format, args...)
+	}
+	t.Skipf(format, args...)
+}

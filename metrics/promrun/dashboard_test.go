@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"vcbench/agent"
+	"vcbench/internal/testenv"
 	"vcbench/workload"
 )
 
@@ -179,6 +180,9 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
+		if testenv.Required() {
+			testenv.Require(t, "promtool not installed (Debian package prometheus): %v", err)
+		}
 		t.Log("promtool not installed: syntax not checked by Prometheus itself")
 		return
 	}

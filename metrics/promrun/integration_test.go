@@ -108,11 +108,11 @@ func startPrometheus(t *testing.T) *promEnv {
 	}
 	prom, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("prometheus binary not found (Debian: apt-get install prometheus)")
+		testenv.Require(t, "prometheus binary not found (Debian: apt-get install prometheus)")
 	}
 	pgw, err := exec.LookPath("prometheus-pushgateway")
 	if err != nil {
-		t.Skip("prometheus-pushgateway binary not found (Debian: apt-get install prometheus-pushgateway)")
+		testenv.Require(t, "prometheus-pushgateway binary not found (Debian: apt-get install prometheus-pushgateway)")
 	}
 	pgPort, promPort, livePort := freePort(t), freePort(t), freePort(t)
 	env := &promEnv{
