@@ -284,6 +284,9 @@ func (r *Runner) trial(ctx context.Context, rt Runtime, rc scenarios.RuntimeConf
 	if p, ok := inst.(Phaser); ok {
 		for _, ph := range p.Phases() {
 			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, workload.BetterLower, ph.Since.Seconds()))
+			if ph.Name == PhaseRuntimeExec {
+				batch = append(batch, mk("startup", MetricRuntimeReady, workload.UnitSeconds, workload.BetterLower, (ready-ph.Since).Seconds()))
+			}
 		}
 	}
 	if !warm {
