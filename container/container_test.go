@@ -394,6 +394,9 @@ func bareUnshare(t *testing.T) (time.Duration, error) {
 }
 
 func initKind() string {
+	if testEnv.InitPath != "" {
+		return "vcbench-init"
+	}
 	if selfIsTest {
 		return "test binary"
 	}
