@@ -37,6 +37,7 @@ deps:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/vcbench ./cmd/vcbench
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -trimpath -o $(BIN)/vcbench-agent ./cmd/vcbench-agent
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -trimpath -o $(BIN)/vcbench-init ./cmd/vcbench-init
 
 images: deps build
 	$(BIN)/vcbench images build --image-dir $(IMAGE_DIR) --agent $(BIN)/vcbench-agent

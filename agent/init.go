@@ -2,8 +2,11 @@ package agent
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +26,59 @@ var GuestSetup func(params proto.KernelParams) error
 // IsInit reports whether this process must act as init: PID 1 and not
 // already the serving child.
 func IsInit() bool { return os.Getpid() == 1 && os.Getenv(ChildEnv) == "" }
+
+// ReadyFD is the descriptor named by proto.ReadyFDEnv, if the agent really
+// inherited it: a pipe without close-on-exec. Every descriptor the Go
+// runtime opens itself is close-on-exec, so a variable copied by hand
+// (a saved OCI bundle run without --preserve-fds) never names one of them.
+func ReadyFD() (int, bool) {
+	v := os.Getenv(proto.ReadyFDEnv)
+	if v == "" {
+		return 0, false
+	}
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return 0, false
+	}
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC != 0 {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return 0, false
+	}
+	return fd, true
+}
+
+// ReadyWriter returns out, plus the harness's ready pipe (proto.ReadyFDEnv)
+// when there is one: the ready line goes to both, and the pipe is closed
+// after it, so that the harness sees the line and then EOF. The variable is
+// removed, so that no child of the agent believes it has the pipe.
+func ReadyWriter(out io.Writer) io.Writer {
+	fd, ok := ReadyFD()
+	if !ok {
+		return out
+	}
+	os.Unsetenv(proto.ReadyFDEnv)
+	unix.CloseOnExec(fd)
+	return &readyPipe{out: out, f: os.NewFile(uintptr(fd), "ready")}
+}
+
+type readyPipe struct {
+	out io.Writer
+	f   *os.File
+}
+
+func (r *readyPipe) Write(p []byte) (int, error) {
+	n, err := r.out.Write(p)
+	if r.f != nil {
+		r.f.Write(p)
+		r.f.Close()
+		r.f = nil
+	}
+	return n, err
+}
 
 // KernelParams returns the agent's parameters on /proc/cmdline (none when
 // it is unreadable).
@@ -93,11 +149,27 @@ func RunInit(args []string) {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
-	env := append(os.Environ(), ChildEnv+"=1")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, proto.ReadyFDEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, ChildEnv+"=1")
+	files := []uintptr{0, 1, 2}
+	// The harness's ready pipe goes to the serving child, as its fd 3.
+	readyFD, hasReady := ReadyFD()
+	if hasReady {
+		files = append(files, uintptr(readyFD))
+		env = append(env, proto.ReadyFDEnv+"=3")
+	}
 	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{
 		Env:   env,
-		Files: []uintptr{0, 1, 2},
+		Files: files,
 	})
+	if hasReady {
+		unix.Close(readyFD)
+	}
 	if err != nil {
 		fmt.Println(proto.InitStartServerFailed, err)
 		halt(1, inVM)

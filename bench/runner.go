@@ -410,6 +410,9 @@ func (r *Runner) trial(ctx context.Context, p *prepared, trial int, warm bool, d
 	if phaser, ok := inst.(Phaser); ok {
 		for _, ph := range phaser.Phases() {
 			batch = append(batch, mk("startup", ph.Name, workload.UnitSeconds, workload.BetterLower, ph.Since.Seconds()))
+			if ph.Name == PhaseRuntimeExec {
+				batch = append(batch, mk("startup", MetricRuntimeReady, workload.UnitSeconds, workload.BetterLower, (ready-ph.Since).Seconds()))
+			}
 		}
 	}
 	if !warm {

@@ -60,6 +60,17 @@ type Phase struct {
 	Since time.Duration // since launch
 }
 
+// PhaseRuntimeExec is the phase at which a backend, its own preparation
+// done (netns, veth, cgroups, disks, sockets, bundle), invokes the runtime
+// itself: the exec of `crun run` or `runc run`, the exec of QEMU, the clone
+// of vcbench's container init, the exec of the native agent.
+const PhaseRuntimeExec = "runtime_exec"
+
+// MetricRuntimeReady is the startup metric ready − runtime_exec: from the
+// runtime's own invocation to the agent answering, what starting the same
+// runtime by hand on the prepared bundle and network would take.
+const MetricRuntimeReady = "runtime_ready"
+
 // Phaser is implemented by instances that can tell startup phases. The
 // runner asks after the agent is ready.
 type Phaser interface {
@@ -114,6 +125,9 @@ type Env struct {
 	ImageDir  string // built images: rootfs/, kernel, initramfs
 	StateDir  string // records of created resources for cleanup
 	SelfPath  string // the vcbench binary, for re-exec (container init)
+	// InitPath is the small init binary of the container runtimes
+	// (cmd/vcbench-init); empty: they re-execute SelfPath as `vcbench init`.
+	InitPath string
 }
 
 // Merger is implemented by runtimes whose instances' memory the kernel's

@@ -1,175 +1,29 @@
 package container
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"vcbench/internal/hostcg"
 )
 
-// cgroupMu serialises creating and removing groups under <own>/vcbench, so
-// that one instance's removal of an empty run group never races another's
-// creation beneath it.
-var cgroupMu sync.Mutex
-
-// runGroups counts this process's live instance groups per run group
-// (vcbench/<run-id>): the run group and "vcbench" above it are removed
-// only when the last goes, so that an OCI runtime creating a group (outside
-// cgroupMu) never finds its parent removed under it. Guarded by cgroupMu.
-var runGroups = map[string]int{}
-
 // hierarchy is one mounted cgroup hierarchy and vcbench's own group in it.
-type hierarchy struct {
-	Mount       string   // mount point, e.g. /sys/fs/cgroup/memory
-	Controllers []string // from the super options: memory, cpu, name=systemd; none for cgroup2
-	V2          bool
-	OwnRel      string // own group relative to the mount point ("/" or "/process_api/...")
-}
+type hierarchy = hostcg.Hierarchy
 
-// OwnDir is vcbench's own group's directory in the hierarchy.
-func (h hierarchy) OwnDir() string { return filepath.Join(h.Mount, h.OwnRel) }
-
-// has reports whether the hierarchy carries controller c.
-func (h hierarchy) has(c string) bool {
-	for _, x := range h.Controllers {
-		if x == c {
-			return true
-		}
-	}
-	return false
-}
-
-// hierarchies lists the cgroup hierarchies mounted in this mount namespace
-// with vcbench's own group in each, from /proc/self/mountinfo and
-// /proc/self/cgroup.
-func hierarchies() ([]hierarchy, error) {
-	own, err := ownCgroups()
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	defer f.Close()
-	var out []hierarchy
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || (qf[0] != "cgroup" && qf[0] != "cgroup2") {
-			continue
-		}
-		root, mnt := unescapeMount(pf[3]), unescapeMount(pf[4])
-		h := hierarchy{Mount: mnt, V2: qf[0] == "cgroup2"}
-		key := ""
-		if !h.V2 {
-			opts := map[string]bool{}
-			for _, o := range strings.Split(qf[2], ",") {
-				opts[o] = true
-			}
-			for k := range own {
-				if k == "" {
-					continue
-				}
-				all := true
-				for _, c := range strings.Split(k, ",") {
-					all = all && opts[c]
-				}
-				if all {
-					key = k
-					break
-				}
-			}
-			if key == "" {
-				continue
-			}
-			h.Controllers = strings.Split(key, ",")
-		}
-		if seen[key] {
-			continue
-		}
-		p, ok := own[key]
-		if !ok {
-			continue
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			continue // our group is outside what this mount shows
-		}
-		seen[key] = true
-		h.OwnRel = filepath.Join("/", rel)
-		out = append(out, h)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read mountinfo: %w", err)
-	}
-	return out, nil
-}
-
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// ownCgroups parses /proc/self/cgroup into sorted controller list → path
-// ("" for the cgroup2 entry).
-func ownCgroups() (map[string]string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroup: %w", err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		ctrls := strings.Split(parts[1], ",")
-		sort.Strings(ctrls)
-		out[strings.Join(ctrls, ",")] = parts[2]
-	}
-	return out, nil
-}
+// hierarchies lists the mounted hierarchies (see hostcg.Hierarchies).
+func hierarchies() ([]hierarchy, error) { return hostcg.Hierarchies() }
 
 // cgroupMode is what the host offers: cgroup v1 (legacy or hybrid) or v2.
-func cgroupMode() (v2 bool, hybrid bool) {
-	switch cgroups.Mode() {
-	case cgroups.Unified:
-		return true, false
-	case cgroups.Hybrid:
-		return false, true
-	}
-	return false, false
-}
+func cgroupMode() (v2 bool, hybrid bool) { return hostcg.Mode() }
 
 // usedV1 are the v1 controllers vcbench's own container manages.
 var usedV1 = []string{"memory", "cpu", "cpuacct", "cpuset"}
@@ -185,7 +39,7 @@ type cgroup struct {
 	v1     cgroup1.Cgroup
 	v2m    *cgroup2.Manager
 	hs     []hierarchy // the hierarchies the group spans
-	// counted: the group is in runGroups until removeDirs succeeds.
+	// counted: the group is held (hostcg.Hold) until removeDirs succeeds.
 	counted bool
 }
 
@@ -207,10 +61,10 @@ func planCgroup(runID, instance string, all bool) (*cgroup, error) {
 	cg := &cgroup{v2: v2, rel: groupRel(runID, instance)}
 	defer func() {
 		if cg != nil {
-			cgroupMu.Lock()
-			runGroups[filepath.Dir(cg.rel)]++
+			hostcg.Mu.Lock()
+			hostcg.Hold(filepath.Dir(cg.rel))
 			cg.counted = true
-			cgroupMu.Unlock()
+			hostcg.Mu.Unlock()
 		}
 	}()
 	for _, h := range hs {
@@ -220,7 +74,7 @@ func planCgroup(runID, instance string, all bool) (*cgroup, error) {
 		if !v2 && !all && !h.V2 {
 			use := false
 			for _, c := range usedV1 {
-				use = use || h.has(c)
+				use = use || h.Has(c)
 			}
 			if !use {
 				continue
@@ -232,9 +86,9 @@ func planCgroup(runID, instance string, all bool) (*cgroup, error) {
 		switch {
 		case h.V2 && v2:
 			cg.memDir, cg.cpuDir = dir, dir
-		case h.has("memory"):
+		case h.Has("memory"):
 			cg.memDir = dir
-		case h.has("cpuacct"):
+		case h.Has("cpuacct"):
 			cg.cpuDir = dir
 		}
 	}
@@ -301,7 +155,7 @@ func onlineMems() string {
 // hasMemsw reports whether the v1 memory controller accounts swap.
 func hasMemsw(hs []hierarchy) bool {
 	for _, h := range hs {
-		if h.has("memory") {
+		if h.Has("memory") {
 			_, err := os.Stat(filepath.Join(h.OwnDir(), "memory.memsw.limit_in_bytes"))
 			return err == nil
 		}
@@ -311,8 +165,8 @@ func hasMemsw(hs []hierarchy) bool {
 
 // create makes the group with its limits through containerd/cgroups.
 func (cg *cgroup) create(vcpus, memoryMiB int) error {
-	cgroupMu.Lock()
-	defer cgroupMu.Unlock()
+	hostcg.Mu.Lock()
+	defer hostcg.Mu.Unlock()
 	res := resources(vcpus, memoryMiB, !cg.v2 && hasMemsw(cg.hs))
 	if cg.v2 {
 		var mount, group string
@@ -437,18 +291,7 @@ func (cg *cgroup) cpuSeconds() (float64, error) {
 	if cg.cpuDir == "" {
 		return 0, errors.New("no cpu accounting controller")
 	}
-	if cg.v2 {
-		us, err := readKey(filepath.Join(cg.cpuDir, "cpu.stat"), "usage_usec")
-		if err != nil {
-			return 0, fmt.Errorf("read cgroup cpu time: %w", err)
-		}
-		return float64(us) / 1e6, nil
-	}
-	ns, err := readUint(filepath.Join(cg.cpuDir, "cpuacct.usage"))
-	if err != nil {
-		return 0, fmt.Errorf("read cgroup cpu time: %w", err)
-	}
-	return float64(ns) / 1e9, nil
+	return hostcg.CPUSeconds(cg.cpuDir, cg.v2)
 }
 
 // oomKills counts the processes the kernel's OOM killer killed in the group.
@@ -465,8 +308,8 @@ func (cg *cgroup) oomKills() (uint64, error) {
 // remove deletes the group (its processes must be gone) and the run and
 // vcbench groups above it once they are empty.
 func (cg *cgroup) remove() error {
-	cgroupMu.Lock()
-	defer cgroupMu.Unlock()
+	hostcg.Mu.Lock()
+	defer hostcg.Mu.Unlock()
 	var err error
 	switch {
 	case cg.v2m != nil:
@@ -483,48 +326,22 @@ func (cg *cgroup) remove() error {
 
 // removeDirs removes the group's directories and, once no other group of
 // the run is left in this process, the empty parents up to and including
-// "vcbench". Callers hold cgroupMu.
+// "vcbench". Callers hold hostcg.Mu.
 func (cg *cgroup) removeDirs() error {
-	var errs []error
-	for _, d := range cg.dirs {
-		if err := removeCgroupLeaf(d); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	run := filepath.Dir(cg.rel)
-	if cg.counted {
-		cg.counted = false
-		runGroups[run]--
-	}
-	if runGroups[run] > 0 {
-		return nil
-	}
-	delete(runGroups, run)
-	for _, d := range cg.dirs {
-		for p := filepath.Dir(d); ; p = filepath.Dir(p) {
-			if err := unix.Rmdir(p); err != nil {
-				break // not empty (another vcbench run), or gone
-			}
-			if filepath.Base(p) == "vcbench" {
-				break
-			}
-		}
-	}
-	return nil
+	return hostcg.RemoveDirs(cg.dirs, filepath.Dir(cg.rel), &cg.counted)
 }
 
-func removeCgroupLeaf(dir string) error {
-	var err error
-	for i := 0; i < 100; i++ {
-		err = unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
+// target is where vcbench's own container's init is born (hostcg.Spawn).
+func (cg *cgroup) target() hostcg.Target {
+	var t hostcg.Target
+	for i, h := range cg.hs {
+		switch {
+		case h.V2 && cg.v2:
+			t.V2 = cg.dirs[i]
+		case !h.V2:
+			t.V1 = append(t.V1, cg.dirs[i])
+			t.Home = append(t.Home, h.OwnDir())
 		}
-		// A group whose last task just died stays busy for a moment.
-		sleepMs(10)
 	}
-	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	return t
 }

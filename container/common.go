@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/hostcg"
 	"vcbench/scenarios"
 	"vcbench/state"
 )
@@ -67,15 +71,7 @@ func prepare(env bench.Env) error {
 }
 
 // safeName makes a string usable in file, cgroup and container names.
-func safeName(s string) string {
-	return strings.Map(func(c rune) rune {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
-			return c
-		}
-		return '_'
-	}, s)
-}
+func safeName(s string) string { return hostcg.SafeName(s) }
 
 // base is what the container and OCI instances share: the owner of their
 // resources, the veth, the cgroup, the scratch directory, phases.
@@ -92,6 +88,7 @@ type base struct {
 	slot    *slot
 	cg      *cgroup
 	scratch string
+	netns   string // bind-mounted network namespace file, if vcbench made one
 	log     *os.File
 	phases  []bench.Phase
 }
@@ -257,6 +254,25 @@ func (b *base) makeVeth(ns any) error {
 	return nil
 }
 
+// makeNetns creates the instance's network namespace as a file under the
+// state directory (recorded first, as a path and a mount) and wires its
+// veth into it: the network is ready before the runtime starts.
+func (b *base) makeNetns(stateDir string) error {
+	b.netns = filepath.Join(stateDir, "netns", safeName(b.spec.RunID)+"--"+safeName(b.spec.Name))
+	if err := b.own.Add(nil, state.EmptyDir(filepath.Dir(b.netns)), state.Path(b.netns), state.Mount(b.netns)); err != nil {
+		return err
+	}
+	if err := newNetnsFile(b.netns); err != nil {
+		return err
+	}
+	nsf, err := os.Open(b.netns)
+	if err != nil {
+		return fmt.Errorf("open netns: %w", err)
+	}
+	defer nsf.Close()
+	return b.makeVeth(netlink.NsFd(int(nsf.Fd())))
+}
+
 // deadline is now+d, or now+def when d is not set.
 func deadline(d time.Duration, def time.Duration) time.Time {
 	if d <= 0 {
@@ -309,4 +325,100 @@ func probeSelf(self string) error {
 func agentArgv() []string {
 	listen := net.JoinHostPort("0.0.0.0", strconv.Itoa(AgentPort))
 	return append([]string{image.AgentPathInImage}, proto.ServeArgs(listen, "/scratch")...)
+}
+
+// readiness says in run.json how the container runtimes learn that the
+// agent listens (the runner then asks /healthz once, as for every runtime).
+const readiness = "the agent's ready line on an inherited pipe (" + proto.ReadyFDEnv + "), then /healthz"
+
+// agentEnv is the agent's environment in every container: fd 3 is the
+// ready pipe.
+func agentEnv() []string {
+	return []string{"PATH=/bin", "HOME=/", proto.ReadyFDEnv + "=3"}
+}
+
+// initBinary is the program the container runtimes start as their init
+// and as crun's wrapper: the small vcbench-init, else vcbench itself.
+func initBinary(env bench.Env) string {
+	if env.InitPath != "" {
+		return env.InitPath
+	}
+	return env.SelfPath
+}
+
+// initName describes initBinary for run.json.
+func initName(env bench.Env) string {
+	if env.InitPath != "" {
+		return "vcbench-init (" + env.InitPath + ")"
+	}
+	return "vcbench init (re-exec of " + env.SelfPath + ")"
+}
+
+// cpuTimeSource says where the container runtimes' CPU time comes from.
+func cpuTimeSource() string {
+	v2, _ := cgroupMode()
+	return "instance cgroup: " + hostcg.CPUTimeSource(v2)
+}
+
+// pipeResult is what a child said on a report or ready pipe.
+type pipeResult struct {
+	execd    bool   // an agent_exec stamp came
+	ready    bool   // the agent's ready line came
+	childErr string // an "E" line
+}
+
+// readPipe reads phase stamps ("T name ns"), errors ("E text") and the
+// agent's ready line from r, until the ready line or EOF; the ready line's
+// arrival is the phase agent_listening.
+func (b *base) readPipe(r *os.File, end time.Time) (pipeResult, error) {
+	var res pipeResult
+	r.SetReadDeadline(end)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if _, ok := proto.ParseReady(line); ok {
+			b.phase("agent_listening", monoNow())
+			res.ready = true
+			return res, nil
+		}
+		kind, rest, _ := strings.Cut(line, " ")
+		switch kind {
+		case "T":
+			name, v, _ := strings.Cut(rest, " ")
+			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+				b.phase(name, ns)
+			}
+			res.execd = res.execd || name == "agent_exec"
+		case "E":
+			res.childErr = rest
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return res, fmt.Errorf("the agent did not report listening within the start time-out (console: %s)", b.logTail())
+		}
+		return res, fmt.Errorf("read from the container: %w", err)
+	}
+	return res, nil
+}
+
+// readStamps reads a wrapper's stamps until its exec closes the pipe.
+func (b *base) readStamps(r *os.File) error {
+	res, err := b.readPipe(r, time.Now().Add(10*time.Second))
+	if err == nil && res.childErr != "" {
+		err = errors.New(res.childErr)
+	}
+	return err
+}
+
+// readReady waits for the agent's ready line on r.
+func (b *base) readReady(r *os.File, end time.Time) error {
+	res, err := b.readPipe(r, end)
+	if err != nil {
+		return err
+	}
+	if !res.ready {
+		return errors.New("the agent ended before it listened")
+	}
+	return nil
 }

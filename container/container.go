@@ -6,14 +6,12 @@
 package container
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +21,7 @@ import (
 
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/hostcg"
 	"vcbench/scenarios"
 )
 
@@ -69,7 +68,7 @@ func (r *Runtime) Prepare(ctx context.Context) error {
 	if err := prepare(r.env); err != nil {
 		return err
 	}
-	return probeSelf(r.env.SelfPath)
+	return probeSelf(initBinary(r.env))
 }
 
 // Describe implements bench.Describer.
@@ -90,12 +89,14 @@ func (r *Runtime) Describe() map[string]string {
 		root = "writable"
 	}
 	return map[string]string{
-		"init":         "vcbench init (re-exec of " + r.env.SelfPath + ")",
-		"cgroups":      cg,
-		"namespaces":   ns,
-		"rootfs":       image.Paths{Dir: r.env.ImageDir}.Rootfs() + " (" + root + ")",
-		"network":      "veth, one /30 per instance from " + r.alloc.base.String() + ", no default route",
-		"capabilities": "none, no_new_privs",
+		"init":            initName(r.env),
+		"cpu_time_source": cpuTimeSource(),
+		"readiness":       readiness,
+		"cgroups":         cg,
+		"namespaces":      ns,
+		"rootfs":          image.Paths{Dir: r.env.ImageDir}.Rootfs() + " (" + root + ")",
+		"network":         "veth, one /30 per instance from " + r.alloc.base.String() + ", no default route",
+		"capabilities":    "none, no_new_privs",
 	}
 }
 
@@ -114,8 +115,19 @@ func (r *Runtime) hostname(spec bench.InstanceSpec) string {
 	return spec.Name
 }
 
-// Start implements bench.Runtime: it returns once the agent has been
-// exec'd as the container's PID 1 in its cgroup with its network up.
+// Start implements bench.Runtime: it returns once the agent, exec'd as the
+// container's PID 1 in its cgroup with its network up, has reported on its
+// ready pipe that it listens.
+//
+// vcbench's preparation comes first: the cgroup with its limits, the
+// scratch directory, the log, and (without a user namespace) a network
+// namespace with its veth. Then the runtime itself starts (the phase
+// runtime_exec): init is cloned already inside its group (hostcg.Spawn,
+// no move that waits for the kernel) and joins the prepared network
+// namespace; it builds the mount tree and execs the agent. A user
+// namespace's root may not join a namespace the host's user namespace
+// owns (nor mount sysfs for it), so there init gets a new network
+// namespace at the clone and the veth is wired while it starts.
 func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.Instance, err error) {
 	in := &Instance{base: newBase(scenarios.Container, r.cfg, r.env, spec, r.alloc), done: make(chan struct{})}
 	defer func() {
@@ -128,49 +140,48 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 			err = fmt.Errorf("start container %s: %w", spec.Name, err)
 		}
 	}()
-	if r.env.SelfPath == "" {
-		return nil, errors.New("path of the vcbench binary unknown")
+	initBin := initBinary(r.env)
+	if initBin == "" {
+		return nil, errors.New("path of the init binary unknown (vcbench-init or vcbench)")
 	}
 	end := deadline(spec.StartTimeout, scenarios.DefaultStartTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
+	// The network namespace and its veth are made beside the cgroup, the
+	// scratch directory and the log: all of it before the runtime starts.
+	netDone := make(chan error, 1)
+	if r.cfg.UserNS {
+		netDone <- nil
+	} else {
+		go func() { netDone <- in.makeNetns(r.env.StateDir) }()
+	}
+	netWaited := false
+	waitNet := func() error {
+		if netWaited {
+			return nil
+		}
+		netWaited = true
+		return <-netDone
+	}
+	defer waitNet() // on every early return, before the clean-up above
 	if err := in.recordCgroup(false); err != nil {
 		return nil, err
 	}
-	// Creating the group and moving init into it overlap with the clone
-	// and the network: a move into a v1 group waits for an RCU grace period
-	// (cgroup_threadgroup_rwsem), several milliseconds here.
-	pidc, joined := make(chan int, 1), make(chan error, 1)
-	go func() {
-		err := in.cg.create(r.cfg.VCPUs, r.cfg.MemoryMiB)
-		pid := <-pidc
-		if err == nil && pid > 0 {
-			err = in.cg.add(pid)
-		}
-		joined <- err
-	}()
-	sent, waited := false, false
-	sendPid := func(pid int) {
-		if !sent {
-			sent = true
-			pidc <- pid
-		}
+	if err := in.cg.create(r.cfg.VCPUs, r.cfg.MemoryMiB); err != nil {
+		return nil, err
 	}
-	waitJoined := func() error {
-		if waited {
-			return nil
-		}
-		waited = true
-		sendPid(0)
-		return <-joined
-	}
-	defer waitJoined() // on every early return, before the clean-up above
 	if err := in.makeScratch("container"); err != nil {
 		return nil, err
 	}
 	if err := in.openLog(); err != nil {
 		return nil, err
+	}
+	if err := waitNet(); err != nil {
+		return nil, err
+	}
+	if !r.cfg.UserNS {
+		in.phase("network_ready", monoNow())
 	}
 	v2, _ := cgroupMode()
 	ic := initConfig{
@@ -179,9 +190,11 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		Writable: r.cfg.Writable,
 		Scratch:  in.scratch,
 		UserNS:   r.cfg.UserNS,
+		NetNS:    in.netns,
 		CgroupNS: true,
 		CgroupV2: v2,
 		Agent:    agentArgv(),
+		AgentEnv: agentEnv(),
 	}
 	for _, h := range in.cg.hs {
 		if !h.V2 {
@@ -190,22 +203,17 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	}
 	arg, _ := json.Marshal(ic)
 
+	// fd 3 of init and then of the agent: init's stamps, the agent's ready line.
 	repR, repW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("sync pipe: %w", err)
+		return nil, fmt.Errorf("report pipe: %w", err)
 	}
 	defer repR.Close()
-	goR, goW, err := os.Pipe()
-	if err != nil {
-		repW.Close()
-		return nil, fmt.Errorf("sync pipe: %w", err)
-	}
-	defer goW.Close()
 	attr := &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
 	}
 	if r.cfg.UserNS {
-		attr.Cloneflags |= unix.CLONE_NEWUSER
+		attr.Cloneflags |= unix.CLONE_NEWNET | unix.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: userNSBase, Size: userNSSize}}
 		attr.GidMappingsEnableSetgroups = false
@@ -214,42 +222,40 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	in.cmd = &exec.Cmd{
-		Path:        r.env.SelfPath,
-		Args:        []string{r.env.SelfPath, "init", modeContainer, string(arg)},
+		Path:        initBin,
+		Args:        []string{initBin, "init", modeContainer, string(arg)},
 		Env:         []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		Stdout:      in.log,
 		Stderr:      in.log,
-		ExtraFiles:  []*os.File{repW, goR}, // fds 3 and 4: reportFD, goFD
+		ExtraFiles:  []*os.File{repW}, // fd 3: nsinit.ReportFD
 		SysProcAttr: attr,
 	}
-	err = in.cmd.Start()
+	err = hostcg.Spawn(in.cg.target(), attr, func() error {
+		in.phase(bench.PhaseRuntimeExec, monoNow())
+		return in.cmd.Start()
+	})
 	repW.Close()
-	goR.Close()
 	if err != nil {
-		in.cmd = nil
-		return nil, fmt.Errorf("clone init (%s init): %w", r.env.SelfPath, err)
+		if in.cmd.Process == nil {
+			in.cmd = nil
+		} else {
+			go in.wait()
+			in.own.AddProc(in.cmd.Process.Pid, in.stopInit)
+		}
+		return nil, fmt.Errorf("clone init (%s): %w", initBin, err)
 	}
 	go in.wait()
-	sendPid(in.cmd.Process.Pid)
 	if err := in.own.AddProc(in.cmd.Process.Pid, in.stopInit); err != nil {
 		return nil, fmt.Errorf("record init: %w", err)
 	}
-	// A failure here may be the child's doing (it died): say what it said.
-	parentFail := func(err error) error {
-		goW.Close()
-		if cerr := in.readReports(repR, time.Now().Add(2*time.Second)); cerr != nil && strings.HasPrefix(cerr.Error(), "container init: ") {
-			return fmt.Errorf("%w (then: %v)", cerr, err)
+	if r.cfg.UserNS {
+		if err := in.makeVeth(netlink.NsPid(in.cmd.Process.Pid)); err != nil {
+			if cerr := in.readReports(repR, time.Now().Add(2*time.Second)); cerr != nil && strings.HasPrefix(cerr.Error(), "container init: ") {
+				return nil, fmt.Errorf("%w (then: %v)", cerr, err)
+			}
+			return nil, err
 		}
-		return err
-	}
-	// While the child builds its mount tree: its cgroup and network.
-	verr := in.makeVeth(netlink.NsPid(in.cmd.Process.Pid))
-	if err := errors.Join(waitJoined(), verr); err != nil {
-		return nil, parentFail(err)
-	}
-	in.phase("network_ready", monoNow())
-	if _, err := goW.Write([]byte{'G'}); err != nil {
-		return nil, parentFail(fmt.Errorf("release init: %w", err))
+		in.phase("network_ready", monoNow())
 	}
 	if err := in.readReports(repR, end); err != nil {
 		return nil, err
@@ -257,43 +263,27 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	return in, nil
 }
 
-// readReports reads the child's phase stamps until the agent's exec closes
-// the pipe; an error line or an early exit fails the start.
+// readReports reads init's phase stamps and then the agent's ready line;
+// an error line or an early exit fails the start.
 func (in *Instance) readReports(r *os.File, end time.Time) error {
-	r.SetReadDeadline(end)
-	sc := bufio.NewScanner(r)
-	var childErr string
-	execd := false
-	for sc.Scan() {
-		kind, rest, _ := strings.Cut(sc.Text(), " ")
-		switch kind {
-		case "T":
-			name, v, _ := strings.Cut(rest, " ")
-			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
-				in.phase(name, ns)
-			}
-			execd = execd || name == "agent_exec"
-		case "E":
-			childErr = rest
-		}
+	res, err := in.readPipe(r, end)
+	if err != nil {
+		return err
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("init did not exec the agent within the start time-out (console: %s)", in.logTail())
-		}
-		return fmt.Errorf("read from init: %w", err)
+	if res.childErr != "" {
+		return fmt.Errorf("container init: %s", res.childErr)
 	}
-	if childErr != "" {
-		return fmt.Errorf("container init: %s", childErr)
+	if res.ready {
+		return nil
 	}
-	if !execd {
-		select {
-		case <-in.done:
-		case <-time.After(2 * time.Second):
-		}
+	select {
+	case <-in.done:
+	case <-time.After(2 * time.Second):
+	}
+	if !res.execd {
 		return fmt.Errorf("container init ended before exec of the agent: %s (console: %s)", in.exitStatus(), in.logTail())
 	}
-	return nil
+	return fmt.Errorf("the agent ended before it listened: %s (console: %s)", in.exitStatus(), in.logTail())
 }
 
 // wait reaps init and notes why it ended, reading the OOM counter before

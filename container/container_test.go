@@ -1,17 +1,21 @@
 package container
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
+	"vcbench/image"
 	"vcbench/scenarios"
 	"vcbench/state"
 )
@@ -264,7 +268,16 @@ func TestStartupSideBySide(t *testing.T) {
 		}
 		rts[k.kind] = newRuntime(t, scenarios.RuntimeConfig{Kind: k.kind, VCPUs: 1, MemoryMiB: 256})
 	}
+	var bare []time.Duration
+	runtimeReady := map[scenarios.RuntimeKind][]time.Duration{}
 	for i := 0; i < n+1; i++ { // the first round warms caches and is dropped
+		// The floor, at the same moment: unshare + pivot_root + exec of the
+		// agent, until it prints that it listens.
+		if d, err := bareUnshare(t); err != nil {
+			t.Logf("bare unshare: %v", err)
+		} else if i > 0 {
+			bare = append(bare, d)
+		}
 		for _, k := range kinds {
 			rt, ok := rts[k.kind]
 			if !ok {
@@ -289,6 +302,9 @@ func TestStartupSideBySide(t *testing.T) {
 			if i > 0 {
 				times[k.kind] = append(times[k.kind], d)
 				for _, p := range in.(bench.Phaser).Phases() {
+					if p.Name == bench.PhaseRuntimeExec {
+						runtimeReady[k.kind] = append(runtimeReady[k.kind], d-p.Since)
+					}
 					phases[k.kind+":"+scenarios.RuntimeKind(p.Name)] = append(phases[k.kind+":"+scenarios.RuntimeKind(p.Name)], p.Since)
 				}
 			}
@@ -304,6 +320,18 @@ func TestStartupSideBySide(t *testing.T) {
 		med[k.kind] = ts[len(ts)/2]
 		t.Logf("%-10s median %6.1f ms  min %6.1f ms  max %6.1f ms  (n=%d, init=%s)", k.kind,
 			ms(ts[len(ts)/2]), ms(ts[0]), ms(ts[len(ts)-1]), len(ts), initKind())
+	}
+	if len(bare) > 0 {
+		sort.Slice(bare, func(i, j int) bool { return bare[i] < bare[j] })
+		t.Logf("%-10s median %6.1f ms  min %6.1f ms  max %6.1f ms  (n=%d: unshare --pid --net --mount --uts --ipc --fork, pivot_root, exec agent → its ready line)",
+			"bare", ms(bare[len(bare)/2]), ms(bare[0]), ms(bare[len(bare)-1]), len(bare))
+	}
+	for _, k := range kinds {
+		rr := runtimeReady[k.kind]
+		if len(rr) > 0 {
+			sort.Slice(rr, func(i, j int) bool { return rr[i] < rr[j] })
+			t.Logf("%-10s runtime_ready median %6.1f ms  min %6.1f ms", k.kind, ms(rr[len(rr)/2]), ms(rr[0]))
+		}
 	}
 	var names []string
 	for name := range phases {
@@ -327,7 +355,46 @@ func TestStartupSideBySide(t *testing.T) {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
+// bareUnshare times the least a namespace container can cost here: util-
+// linux unshare with the namespaces of vcbench's container, a private
+// bind of the rootfs, /proc, pivot_root and the exec of the image's agent
+// (PID 1, as in every container), until the agent prints its ready line.
+// No cgroup, no veth, no device nodes, no capability drop.
+func bareUnshare(t *testing.T) (time.Duration, error) {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return 0, err
+	}
+	root := image.Paths{Dir: testEnv.ImageDir}.Rootfs()
+	script := `set -e; r=$1; shift; mount --make-rprivate /; mount --bind "$r" "$r"; cd "$r"; mount -t proc proc proc; pivot_root . .; exec /bin/busybox sh -c 'umount -l /; exec "$@"' sh "$@"`
+	args := append([]string{"--pid", "--net", "--mount", "--uts", "--ipc", "--fork", "--kill-child", "sh", "-c", script, "sh", root}, agentArgv()...)
+	cmd := exec.Command("unshare", args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = os.Stderr
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		cmd.Process.Kill() // --kill-child: the agent, PID 1 of its namespace, follows
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, ok := proto.ParseReady(sc.Text()); ok {
+			return time.Since(t0), nil
+		}
+	}
+	return 0, fmt.Errorf("the agent never printed its ready line: %v", sc.Err())
+}
+
 func initKind() string {
+	if testEnv.InitPath != "" {
+		return "vcbench-init"
+	}
 	if selfIsTest {
 		return "test binary"
 	}

@@ -98,11 +98,18 @@ func setup() error {
 		}
 		selfIsTest = true
 	}
+	initBin := filepath.Join(testDir, "vcbench-init")
+	build = exec.Command(goBin, "build", "-o", initBin, "vcbench/cmd/vcbench-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build vcbench-init: %v: %s", err, out)
+	}
 	testEnv = bench.Env{
 		AgentPath: agentBin,
 		ImageDir:  paths.Dir,
 		StateDir:  filepath.Join(testDir, "state"),
 		SelfPath:  self,
+		InitPath:  initBin,
 	}
 	return nil
 }

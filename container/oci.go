@@ -15,7 +15,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"vcbench/bench"
@@ -95,7 +94,7 @@ func (r *OCIRuntime) Prepare(ctx context.Context) error {
 	if hs, err := hierarchies(); err == nil {
 		_, hybrid := cgroupMode()
 		if w, _ := ociCgroupPlan(r.bin, hs, "x", hybrid); w != nil {
-			return probeSelf(r.env.SelfPath) // crun runs through `vcbench init oci-exec`
+			return probeSelf(initBinary(r.env)) // crun runs through `vcbench-init oci-exec`
 		}
 	}
 	return nil
@@ -121,12 +120,14 @@ func (r *OCIRuntime) Describe() map[string]string {
 	d := map[string]string{
 		"runtime_version": r.version,
 		"cgroup_manager":  "cgroupfs",
+		"cpu_time_source": cpuTimeSource(),
+		"readiness":       readiness,
 		"network":         "veth in a vcbench-made netns, one /30 per instance from " + r.alloc.base.String() + ", no default route",
 	}
 	if hs, err := hierarchies(); err == nil {
 		_, hybrid := cgroupMode()
 		if w, _ := ociCgroupPlan(r.bin, hs, "x", hybrid); w != nil {
-			d["wrapper"] = "vcbench init oci-exec: private mount namespace without cgroup2, own cgroups bound over their hierarchies"
+			d["wrapper"] = initName(r.env) + " oci-exec: private mount namespace without cgroup2, own cgroups bound over their hierarchies; runtime_exec is its exec of " + r.bin
 		}
 	}
 	return d
@@ -139,7 +140,6 @@ type OCIInstance struct {
 	id     string
 	root   string // the runtime's --root (per run)
 	bundle string
-	netns  string // bind-mounted network namespace file
 	wrap   *wrapConfig
 	pid    state.Proc
 }
@@ -209,7 +209,6 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	in.id = "vcbench-" + safeName(spec.RunID) + "-" + safeName(spec.Name)
 	in.root = filepath.Join(runDir, r.bin+"-root")
 	in.bundle = filepath.Join(runDir, "bundle-"+safeName(spec.Name))
-	in.netns = filepath.Join(r.env.StateDir, "netns", safeName(spec.RunID)+"--"+safeName(spec.Name))
 	// The run's directories are shared with its other instances: the last
 	// one removes them.
 	for _, d := range []state.Resource{state.EmptyDir(ociDir), state.EmptyDir(runDir), state.Path(in.bundle), state.EmptyDir(in.root)} {
@@ -228,20 +227,7 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 		return nil, err
 	}
 	cg := in.cg
-	nsDir := filepath.Dir(in.netns)
-	if err := in.own.Add(nil, state.EmptyDir(nsDir), state.Path(in.netns), state.Mount(in.netns)); err != nil {
-		return nil, err
-	}
-	if err := newNetnsFile(in.netns); err != nil {
-		return nil, err
-	}
-	nsf, err := os.Open(in.netns)
-	if err != nil {
-		return nil, fmt.Errorf("open netns: %w", err)
-	}
-	err = in.makeVeth(netlink.NsFd(int(nsf.Fd())))
-	nsf.Close()
-	if err != nil {
+	if err := in.makeNetns(r.env.StateDir); err != nil {
 		return nil, err
 	}
 	v2, hybrid := cgroupMode()
@@ -283,12 +269,46 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 		return nil, err
 	}
 	in.own.OnClose(in.watchExit())
-	cmd := in.command(rctx, binPath, "run", "-d", "--pid-file", pidFile, "--bundle", in.bundle, in.id)
+	// fd 3 of the runtime, preserved into the container as the agent's
+	// fd 3: the agent writes its ready line there (proto.ReadyFDEnv).
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("ready pipe: %w", err)
+	}
+	defer readyR.Close()
+	files := []*os.File{readyW}
+	// Through the wrapper, the runtime's own start is the wrapper's exec
+	// of it, which the wrapper stamps on fd 4.
+	var stampR *os.File
+	if in.wrap != nil {
+		var stampW *os.File
+		if stampR, stampW, err = os.Pipe(); err != nil {
+			readyW.Close()
+			return nil, fmt.Errorf("stamp pipe: %w", err)
+		}
+		defer stampR.Close()
+		files = append(files, stampW)
+	}
+	cmd := in.command(rctx, binPath, len(files) == 2, "run", "-d", "--preserve-fds", "1", "--pid-file", pidFile, "--bundle", in.bundle, in.id)
 	cmd.Stdout, cmd.Stderr = in.log, in.log
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = files
+	if stampR == nil {
+		in.phase(bench.PhaseRuntimeExec, monoNow())
+	}
+	err = cmd.Start()
+	for _, f := range files {
+		f.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("exec %s: %w", r.bin, err)
 	}
-	in.phase("runtime_exec", monoNow())
+	if stampR != nil {
+		stampR.SetReadDeadline(end)
+		if err := in.readStamps(stampR); err != nil {
+			cmd.Wait()
+			return nil, fmt.Errorf("%s wrapper: %w (output: %s)", r.bin, err, in.logTail())
+		}
+	}
 	err = cmd.Wait()
 	in.phase("runtime_returned", monoNow())
 	if pid, perr := readPidFile(pidFile); perr == nil {
@@ -310,6 +330,9 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	if in.pid.Pid == 0 {
 		return nil, fmt.Errorf("%s run left no pid file (output: %s)", r.bin, in.logTail())
 	}
+	if err := in.readReady(readyR, end); err != nil {
+		return nil, fmt.Errorf("%w (output: %s)", err, in.logTail())
+	}
 	return in, nil
 }
 
@@ -321,14 +344,20 @@ func (r *OCIRuntime) hostname(spec bench.InstanceSpec) string {
 }
 
 // command builds an invocation of the runtime with the instance's --root,
-// through the mount-namespace wrapper where crun needs one.
-func (in *OCIInstance) command(ctx context.Context, binPath string, args ...string) *exec.Cmd {
+// through the mount-namespace wrapper where crun needs one; with stamp, the
+// wrapper stamps its exec of the runtime on fd 4.
+func (in *OCIInstance) command(ctx context.Context, binPath string, stamp bool, args ...string) *exec.Cmd {
 	argv := append([]string{binPath, "--root", in.root}, args...)
 	if in.wrap == nil {
 		return exec.CommandContext(ctx, binPath, argv[1:]...)
 	}
-	w, _ := json.Marshal(in.wrap)
-	cmd := exec.CommandContext(ctx, in.r.env.SelfPath, append([]string{"init", modeOCIExec, string(w), "--"}, argv...)...)
+	wc := *in.wrap
+	if stamp {
+		wc.StampFD = 4
+	}
+	w, _ := json.Marshal(wc)
+	initBin := initBinary(in.r.env)
+	cmd := exec.CommandContext(ctx, initBin, append([]string{"init", modeOCIExec, string(w), "--"}, argv...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
 	return cmd
 }
@@ -402,7 +431,7 @@ func (in *OCIInstance) deleteContainer(context.Context) error {
 	// Its own time-out: the caller's context may be spent by now.
 	dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if out, err := in.command(dctx, binPath, "delete", "-f", in.id).CombinedOutput(); err != nil {
+	if out, err := in.command(dctx, binPath, false, "delete", "-f", in.id).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s delete -f %s: %w: %s", in.r.bin, in.id, err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -438,7 +467,7 @@ func ociSpec(p ociParams) *specs.Spec {
 			Terminal:        false,
 			User:            specs.User{UID: 0, GID: 0},
 			Args:            agentArgv(),
-			Env:             []string{"PATH=/bin", "HOME=/"},
+			Env:             agentEnv(),
 			Cwd:             "/",
 			Capabilities:    &specs.LinuxCapabilities{Bounding: []string{}, Effective: []string{}, Inheritable: []string{}, Permitted: []string{}, Ambient: []string{}},
 			NoNewPrivileges: true,

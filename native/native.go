@@ -21,6 +21,7 @@ import (
 	"vcbench/agent"
 	"vcbench/agent/proto"
 	"vcbench/bench"
+	"vcbench/internal/hostcg"
 	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/state"
@@ -55,9 +56,12 @@ func New(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 // Kind is native.
 func (n *Runtime) Kind() scenarios.RuntimeKind { return scenarios.Native }
 
-// Describe records the pinning.
+// Describe records the pinning and where CPU time is read.
 func (n *Runtime) Describe() map[string]string {
-	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)"}
+	v2, _ := hostcg.Mode()
+	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)",
+		"cpu_time_source": "instance cgroup (no limits): " + hostcg.CPUTimeSource(v2),
+		"readiness":       "the agent's ready line on its stdout, then /healthz"}
 }
 
 func cpuList(vcpus int) string {
@@ -79,6 +83,7 @@ func numHostCPUs() int {
 }
 
 type instance struct {
+	cg     *hostcg.CPUGroup
 	cmd    *exec.Cmd
 	addr   string
 	own    *state.Owner
@@ -117,6 +122,19 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		}
 		return logf.Close()
 	})
+	// A group of its own, only for CPU accounting: the agent and its
+	// workloads' children are born in it and read like a container.
+	cg, err := hostcg.PlanCPU(hostcg.InstanceRel(spec.RunID, spec.Name))
+	if err != nil {
+		return fail(fmt.Errorf("plan cpu cgroup: %w", err))
+	}
+	if err := inst.own.Add(func(context.Context) error { return cg.Remove() }, state.Cgroups(cg.Dir())...); err != nil {
+		return fail(err)
+	}
+	if err := cg.Create(); err != nil {
+		return fail(err)
+	}
+	inst.cg = cg
 	cmd := exec.Command(n.env.AgentPath, proto.ServeArgs("127.0.0.1:0", scratch)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -124,7 +142,16 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 	if err != nil {
 		return fail(err)
 	}
-	if err := startPinned(cmd, n.cfg.VCPUs); err != nil {
+	err = cg.Spawn(cmd.SysProcAttr, func() error {
+		inst.phases = append(inst.phases, bench.Phase{Name: bench.PhaseRuntimeExec, Since: time.Since(launch)})
+		return startPinned(cmd, n.cfg.VCPUs)
+	})
+	if err != nil {
+		if cmd.Process != nil {
+			inst.cmd = cmd
+			go func() { cmd.Wait(); close(inst.done) }()
+			inst.own.AddProc(cmd.Process.Pid, inst.stopAgent)
+		}
 		return fail(fmt.Errorf("start agent: %w", err))
 	}
 	inst.cmd = cmd
@@ -231,9 +258,9 @@ func (i *instance) HostMemory() (map[string]float64, error) {
 	return metrics.ProcMemory(i.cmd.Process.Pid)
 }
 
-func (i *instance) HostCPUSeconds() (float64, error) {
-	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
-}
+// HostCPUSeconds is the CPU time of everything that ran in the agent's
+// group (the agent and its children, exited ones too), at ns resolution.
+func (i *instance) HostCPUSeconds() (float64, error) { return i.cg.Seconds() }
 
 // Stop undoes the agent, its log and the scratch directory in reverse
 // order, once; later calls return the first call's error.

@@ -103,8 +103,12 @@ func TestStartStop(t *testing.T) {
 	for _, p := range inst.(bench.Phaser).Phases() {
 		names = append(names, p.Name)
 	}
-	if strings.Join(names, ",") != "process_spawn,agent_start" {
-		t.Errorf("phases %v, want process_spawn, agent_start", names)
+	if strings.Join(names, ",") != bench.PhaseRuntimeExec+",process_spawn,agent_start" {
+		t.Errorf("phases %v, want runtime_exec, process_spawn, agent_start", names)
+	}
+	// CPU time from the agent's own cgroup: the agent's start has cost some.
+	if cpu, err := inst.(bench.CPUTimer).HostCPUSeconds(); err != nil || cpu <= 0 {
+		t.Errorf("HostCPUSeconds() = %v, %v; want > 0 from the agent's cgroup", cpu, err)
 	}
 	mem, err := inst.HostMemory()
 	if err != nil || mem["host_rss"] <= 0 || mem["host_pss"] <= 0 {

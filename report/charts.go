@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"vcbench/bench"
 	"vcbench/workload"
 )
 
@@ -459,6 +460,9 @@ func phases(byMetric map[string]map[string]Stat, series string) []phaseSegment {
 		if metric == "ready" {
 			ready = s.Median
 			continue
+		}
+		if metric == bench.MetricRuntimeReady {
+			continue // a duration (ready − runtime_exec), not a milestone
 		}
 		list = append(list, ms{metric, s.Median})
 	}

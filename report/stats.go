@@ -254,7 +254,7 @@ func runtimeRank(r string, seen map[string]int) int {
 // metricOrder puts startup's "ready" first and the headline figures of
 // each workload before their latencies; others sort by name.
 var metricOrder = []string{
-	"ready", "qemu_spawn", "qmp_ready", "kernel_start", "namespaces_ready", "init_exec", "agent_exec", "agent_start",
+	"ready", "runtime_ready", "qemu_spawn", "qmp_ready", "kernel_start", "namespaces_ready", "init_exec", "agent_exec", "agent_start",
 	"single_thread", "all_threads", "copy", "scale", "add", "triad", "getppid", "spawn",
 	"seq_write", "seq_read", "rand_read_iops", "rand_write_iops", "rand_read_p50", "rand_read_p99", "rand_write_p50", "rand_write_p99",
 	"stream_to_agent", "stream_from_agent", "rr_rate", "rr_p50", "rr_p99",

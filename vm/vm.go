@@ -18,6 +18,7 @@ import (
 
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/hostcg"
 	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/state"
@@ -135,7 +136,10 @@ func (r *Runtime) Describe() map[string]string {
 		"network":      string(r.cfg.Network),
 		"vcpus":        strconv.Itoa(r.cfg.VCPUs),
 		"memory_mib":   strconv.Itoa(r.cfg.MemoryMiB),
+		"readiness":    "the agent's ready line on the serial console, then /healthz",
 	}
+	v2, _ := hostcg.Mode()
+	d["cpu_time_source"] = "QEMU's cgroup (no limits): " + hostcg.CPUTimeSource(v2)
 	kernel := filepath.Base(bootKernel(r.paths))
 	if kernel == "vmlinux" {
 		kernel += " (PVH entry)"
@@ -168,6 +172,7 @@ type Instance struct {
 	start  time.Time    // when Start was called: phases count from here
 
 	dir  string // private directory (mode 0700) with the QMP socket
+	cg   *hostcg.CPUGroup
 	addr string
 	// dataAddr: the agent's data server as the harness reaches it, "" on a tap.
 	dataAddr string
@@ -267,6 +272,19 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		}
 		return nil
 	})
+	// A group of its own, only for CPU accounting (QEMU's threads, at ns
+	// resolution, read the way the container runtimes read theirs).
+	cg, err := hostcg.PlanCPU(hostcg.InstanceRel(spec.RunID, spec.Name))
+	if err != nil {
+		return fail(fmt.Errorf("plan cpu cgroup: %w", err))
+	}
+	if err := inst.own.Add(func(context.Context) error { return cg.Remove() }, state.Cgroups(cg.Dir())...); err != nil {
+		return fail(err)
+	}
+	if err := cg.Create(); err != nil {
+		return fail(err)
+	}
+	inst.cg = cg
 	if err := inst.spawn(launch); err != nil {
 		return fail(err)
 	}
@@ -321,7 +339,15 @@ func (i *Instance) spawn(launch time.Time) error {
 		return fmt.Errorf("console pipe: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	err = i.cg.Spawn(cmd.SysProcAttr, func() error {
+		i.addPhase(bench.PhaseRuntimeExec, time.Since(launch))
+		return cmd.Start()
+	})
+	if err != nil && cmd.Process != nil {
+		cmd.Process.Kill() // born, but its parent thread could not leave the group
+		cmd.Wait()
+	}
+	if err != nil {
 		pr.Close()
 		pw.Close()
 		return fmt.Errorf("start %s: %w", i.launch.Binary, err)
@@ -441,10 +467,9 @@ func (i *Instance) HostMemory() (map[string]float64, error) {
 	return m, nil
 }
 
-// HostCPUSeconds is QEMU's user+system CPU time since it started.
-func (i *Instance) HostCPUSeconds() (float64, error) {
-	return metrics.ProcCPUSeconds(i.cmd.Process.Pid)
-}
+// HostCPUSeconds is QEMU's user+system CPU time since it started: its
+// group's, at ns resolution.
+func (i *Instance) HostCPUSeconds() (float64, error) { return i.cg.Seconds() }
 
 // Exited reports whether QEMU has exited or the guest failed (kernel
 // panic, agent init error, or its scratch disk failed on the host: a full

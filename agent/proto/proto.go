@@ -40,6 +40,13 @@ func ParseStart(line string) (uptime float64, ok bool) {
 	return v, err == nil
 }
 
+// ReadyFDEnv names the environment variable that gives the agent a file
+// descriptor (a pipe to the harness) on which it also writes its ready line
+// and which it then closes: the container runtimes learn that the agent
+// listens from the agent itself, as the native runtime does from its
+// stdout and the vm runtime from its console, instead of polling.
+const ReadyFDEnv = "VCBENCH_READY_FD"
+
 // ReadyLine is the agent's ready line (without the newline) for addr.
 func ReadyLine(addr string) string { return ReadyMarker + addr }
 

@@ -44,7 +44,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := agent.Config{Listen: *listen, ScratchDir: *scratch, DiskPath: *disk, DataListen: *data}
-	if err := agent.Serve(ctx, cfg, os.Stdout); err != nil {
+	if err := agent.Serve(ctx, cfg, agent.ReadyWriter(os.Stdout)); err != nil {
 		fmt.Fprintf(os.Stderr, "%s%v\n", proto.LogPrefix, err)
 		os.Exit(1)
 	}

@@ -76,7 +76,17 @@ func (p *pathFlags) env() (bench.Env, error) {
 	// Absolute paths: backends hand them to crun, runc and QEMU, which run
 	// in other working directories.
 	env := bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self}
-	for _, path := range []*string{&env.AgentPath, &env.ImageDir, &env.StateDir} {
+	// The container runtimes' small init: beside vcbench, else beside the agent.
+	for _, dir := range []string{filepath.Dir(self), filepath.Dir(agentPath)} {
+		if st, err := os.Stat(filepath.Join(dir, "vcbench-init")); err == nil && st.Mode().IsRegular() {
+			env.InitPath = filepath.Join(dir, "vcbench-init")
+			break
+		}
+	}
+	for _, path := range []*string{&env.AgentPath, &env.ImageDir, &env.StateDir, &env.InitPath} {
+		if *path == "" {
+			continue
+		}
 		if *path, err = filepath.Abs(*path); err != nil {
 			return bench.Env{}, err
 		}
