@@ -39,6 +39,11 @@ type initConfig struct {
 	CgroupV2 bool     `json:"cgroup_v2"`
 	Cgroups  []string `json:"cgroups"` // v1 hierarchies to mount read-only inside (e.g. memory, cpu)
 	Agent    []string `json:"agent"`   // the agent's argv inside the rootfs
+	// KeepCaps are the capabilities (bit mask) the agent keeps; 0: none.
+	KeepCaps uint64 `json:"keep_caps,omitempty"`
+	// Seccomp is a BPF program (struct sock_filter's bytes) loaded just
+	// before the agent's exec; empty: none.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // wrapConfig is what `vcbench init oci-exec` changes in its private mount
@@ -46,6 +51,9 @@ type initConfig struct {
 type wrapConfig struct {
 	Umount []string    `json:"umount"` // e.g. the cgroup2 mount of a hybrid host
 	Binds  [][2]string `json:"binds"`  // source → target, e.g. own cgroup over its hierarchy
+	// Hide are directories covered with an empty read-only tmpfs, e.g.
+	// /proc/sys/net for runsc (see runscWrap).
+	Hide []string `json:"hide,omitempty"`
 }
 
 // RunInit is the hidden `vcbench init` entry point: the re-executed vcbench
@@ -149,11 +157,19 @@ func runContainerInit(arg string) {
 			}
 		}
 	}
-	if err := dropPrivileges(); err != nil {
+	filter, err := decodeFilter(c.Seccomp)
+	if err != nil {
+		fail(err)
+	}
+	if err := dropPrivileges(c.KeepCaps); err != nil {
+		fail(err)
+	}
+	// Last, after no_new_privs: from here on only allowed system calls work.
+	if err := installSeccomp(filter); err != nil {
 		fail(err)
 	}
 	stamp("agent_exec")
-	err := unix.Exec(c.Agent[0], c.Agent, []string{"PATH=/bin", "HOME=/"})
+	err = unix.Exec(c.Agent[0], c.Agent, []string{"PATH=/bin", "HOME=/"})
 	fail(fmt.Errorf("exec agent %s: %w", c.Agent[0], err))
 }
 
@@ -358,10 +374,11 @@ func mountCgroups(c initConfig) error {
 	return nil
 }
 
-// dropPrivileges empties every capability set (bounding first, so that the
-// exec of the agent as uid 0 cannot regain any) and sets no_new_privs.
-// Capabilities are per thread: this runs on the thread that execs.
-func dropPrivileges() error {
+// dropPrivileges empties every capability set but the capabilities in
+// keep (bounding first, so that the exec of the agent as uid 0 cannot
+// regain others) and sets no_new_privs. Capabilities are per thread: this
+// runs on the thread that execs.
+func dropPrivileges(keep uint64) error {
 	last := 63
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -369,6 +386,9 @@ func dropPrivileges() error {
 		}
 	}
 	for c := 0; c <= last; c++ {
+		if c < 64 && keep&(1<<c) != 0 {
+			continue
+		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			if errors.Is(err, unix.EINVAL) {
 				break
@@ -381,8 +401,12 @@ func dropPrivileges() error {
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	for i := range data {
+		w := uint32(keep >> (32 * i))
+		data[i].Effective, data[i].Permitted = w, w
+	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clear capabilities: %w", err)
+		return fmt.Errorf("set capabilities to %#x: %w", keep, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set no_new_privs: %w", err)
@@ -414,6 +438,11 @@ func runOCIExec(arg string, argv []string) {
 	for _, b := range w.Binds {
 		if err := unix.Mount(b[0], b[1], "", unix.MS_BIND, ""); err != nil {
 			fail(fmt.Errorf("bind %s on %s: %w", b[0], b[1], err))
+		}
+	}
+	for _, h := range w.Hide {
+		if err := unix.Mount("tmpfs", h, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=555"); err != nil {
+			fail(fmt.Errorf("hide %s: %w", h, err))
 		}
 	}
 	err := unix.Exec(argv[0], argv, os.Environ())
