@@ -136,6 +136,8 @@ func (r *OCIRuntime) describeRunsc(d map[string]string) {
 	r.harden.describe(d, "in the spec: applied by the sentry to the agent (--oci-seccomp); the sentry runs under gVisor's own host filter")
 	if len(r.harden.Caps) == 0 {
 		d["capabilities"] = "none (inside the sentry), no_new_privs"
+	} else {
+		d["capabilities"] += "; runsc removes NET_RAW (no --net-raw), as it does under Docker"
 	}
 }
 

@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,8 +210,9 @@ func TestRunscHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := getInfo(t, in.Addr())
-	if info.CapEff != dockerCapEff {
-		t.Errorf("cap_eff %s, want Docker's %s", info.CapEff, dockerCapEff)
+	// runsc takes CAP_NET_RAW away unless --net-raw is given.
+	if info.CapEff != runscDockerCapEff {
+		t.Errorf("cap_eff %s, want Docker's without NET_RAW %s", info.CapEff, runscDockerCapEff)
 	}
 	code, body, err := postRun(in.Addr(), `{"kind":"syscall","iterations":20000}`, 60*time.Second)
 	if err != nil || code != 200 {
@@ -221,8 +223,12 @@ func TestRunscHardening(t *testing.T) {
 	}
 }
 
-// dockerCapEff is /proc/self/status's CapEff of Docker's 14 capabilities.
-const dockerCapEff = "00000000a80425fb"
+// dockerCapEff is /proc/self/status's CapEff of Docker's 14 capabilities;
+// runscDockerCapEff the same without CAP_NET_RAW.
+const (
+	dockerCapEff      = "00000000a80425fb"
+	runscDockerCapEff = "00000000a80405fb"
+)
 
 // TestRunscKillCleanup starts an instance and tears it down from its
 // state record alone, as `vcbench cleanup` does after vcbench was killed:
@@ -380,4 +386,64 @@ func utsString(b []int8) string {
 		s = append(s, byte(c))
 	}
 	return string(s)
+}
+
+// TestHardeningDocker runs each namespace kind with Docker's capabilities
+// and seccomp profile: the agent holds Docker's capability set, and the
+// syscall and fork workloads pass the filter.
+func TestHardeningDocker(t *testing.T) {
+	needEnv(t)
+	for _, k := range kinds {
+		t.Run(string(k.kind), func(t *testing.T) {
+			if k.bin != "" {
+				needBinary(t, k.bin)
+			}
+			cfg := scenarios.RuntimeConfig{Kind: k.kind, MemoryMiB: 128, Hardening: scenarios.HardeningDocker}
+			var rt bench.Runtime
+			var err error
+			if k.kind == scenarios.Container {
+				rt, err = NewWithOptions(cfg, testEnv, Options{Subnet: runscSubnet})
+			} else {
+				rt, err = NewOCIWithOptions(cfg, testEnv, Options{Subnet: runscSubnet})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.(bench.Preparer).Prepare(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			spec := testSpec(t, "hard-0")
+			checkRunscClean(t, spec.RunID)
+			in := start(t, rt, spec)
+			if err := waitHealthy(in.Addr(), 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			info := getInfo(t, in.Addr())
+			if info.CapEff != dockerCapEff || !info.NoNewPrivs {
+				t.Errorf("cap_eff %s no_new_privs %v, want Docker's %s and no_new_privs", info.CapEff, info.NoNewPrivs, dockerCapEff)
+			}
+			for _, w := range []string{`{"kind":"syscall","iterations":20000}`, `{"kind":"fork","iterations":5}`, `{"kind":"disk","size_mib":4,"ops":64}`} {
+				code, body, err := postRun(in.Addr(), w, 60*time.Second)
+				if err != nil || code != 200 {
+					t.Errorf("workload %s: %d %s %v", w, code, body, err)
+				}
+			}
+			pid := 0
+			switch x := in.(type) {
+			case *Instance:
+				pid = x.cmd.Process.Pid
+			case *OCIInstance:
+				pid = x.pid.Pid
+			}
+			status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if !strings.Contains(string(status), "Seccomp:\t2") {
+				t.Errorf("the agent (pid %d) is not under a seccomp filter:\n%s", pid, status)
+			}
+			d := rt.(bench.Describer).Describe()
+			t.Logf("seccomp %q; %q; capabilities %q", d["seccomp"], d["seccomp_filter"], d["capabilities"])
+			if d["seccomp"] != "docker-default" || !strings.HasPrefix(d["capabilities"], "docker-default") {
+				t.Errorf("describe %v", d)
+			}
+		})
+	}
 }
