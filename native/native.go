@@ -56,7 +56,8 @@ func (n *Runtime) Kind() scenarios.RuntimeKind { return scenarios.Native }
 
 // Describe records the pinning.
 func (n *Runtime) Describe() map[string]string {
-	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)"}
+	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)",
+		"seccomp": "none", "capabilities": "vcbench's own (a host process)"}
 }
 
 func cpuList(vcpus int) string {

@@ -134,6 +134,9 @@ func (r *Runtime) Describe() map[string]string {
 		"network":      string(r.cfg.Network),
 		"vcpus":        strconv.Itoa(r.cfg.VCPUs),
 		"memory_mib":   strconv.Itoa(r.cfg.MemoryMiB),
+		// The agent runs as the guest's root under the guest's kernel.
+		"seccomp":      "none (guest kernel)",
+		"capabilities": "all (root in the guest)",
 	}
 	kernel := filepath.Base(bootKernel(r.paths))
 	if kernel == "vmlinux" {
