@@ -233,7 +233,19 @@ const (
 // TestRunscKillCleanup starts an instance and tears it down from its
 // state record alone, as `vcbench cleanup` does after vcbench was killed:
 // no runsc process, container, mount or cgroup may remain.
+//
+// With unrecorded processes, the record lacks the sandbox's processes, as
+// when vcbench was killed during `runsc create`: the cgroup's teardown
+// must find and kill them.
 func TestRunscKillCleanup(t *testing.T) {
+	for _, unrecorded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "recorded", true: "unrecorded processes"}[unrecorded], func(t *testing.T) {
+			testRunscKillCleanup(t, unrecorded)
+		})
+	}
+}
+
+func testRunscKillCleanup(t *testing.T, unrecorded bool) {
 	rt := newRunsc(t, scenarios.RuntimeConfig{MemoryMiB: 128})
 	spec := testSpec(t, "kill-0")
 	checkRunscClean(t, spec.RunID)
@@ -259,6 +271,15 @@ func TestRunscKillCleanup(t *testing.T) {
 	}
 	if len(mine) != 1 {
 		t.Fatalf("records %v", mine)
+	}
+	if unrecorded {
+		var keep []state.Resource
+		for _, x := range mine[0].Resources {
+			if x.Kind != state.KindProc {
+				keep = append(keep, x)
+			}
+		}
+		mine[0].Resources = keep
 	}
 	t0 := time.Now()
 	if err := mine[0].Teardown(2 * time.Second); err != nil {
@@ -445,5 +466,30 @@ func TestHardeningDocker(t *testing.T) {
 				t.Errorf("describe %v", d)
 			}
 		})
+	}
+}
+
+// TestRunscCancelledStart cancels a start while runsc creates the
+// sandbox, as Ctrl-C does: Start fails and leaves nothing.
+func TestRunscCancelledStart(t *testing.T) {
+	rt := newRunsc(t, scenarios.RuntimeConfig{MemoryMiB: 128})
+	for _, after := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond} {
+		spec := testSpec(t, fmt.Sprintf("cancel-%d", after.Milliseconds()))
+		checkRunscClean(t, spec.RunID)
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		in, err := rt.Start(ctx, spec)
+		cancel()
+		if err == nil {
+			// Quicker than the cancel: an ordinary stop then.
+			t.Logf("started within %v", after)
+			if err := in.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+			continue
+		}
+		t.Logf("cancelled after %v: %v", after, err)
+		if left := runscLeftovers(t, spec.RunID); len(left) > 0 {
+			t.Errorf("left after a cancelled start:\n  %s", strings.Join(left, "\n  "))
+		}
 	}
 }
