@@ -12,7 +12,7 @@ SCENARIO ?= quick
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.gitRevision=$(REVISION)
-APT_PACKAGES := qemu-system-x86 qemu-utils crun runc busybox-static iproute2 docker.io podman \
+APT_PACKAGES := qemu-system-x86 qemu-utils crun runc runsc busybox-static iproute2 docker.io podman \
 	prometheus prometheus-pushgateway chromium ca-certificates \
 	linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils
 # Tests find the binaries and images here.

@@ -27,10 +27,13 @@ import (
 
 // Runtime is vcbench's own namespace container backend.
 type Runtime struct {
-	cfg   scenarios.RuntimeConfig
-	env   bench.Env
-	opts  Options
-	alloc *allocator
+	cfg    scenarios.RuntimeConfig
+	env    bench.Env
+	opts   Options
+	alloc  *allocator
+	harden hardening
+	filter []byte // the compiled seccomp filter, empty without one
+	nInsn  int
 }
 
 var (
@@ -57,7 +60,15 @@ func NewWithOptions(cfg scenarios.RuntimeConfig, env bench.Env, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, env: env, opts: opts, alloc: a}, nil
+	h, err := hardeningFor(cfg.Hardening)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := h.ownFilter()
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{cfg: cfg, env: env, opts: opts, alloc: a, harden: h, filter: encodeFilter(prog), nInsn: len(prog)}, nil
 }
 
 // Kind implements bench.Runtime.
@@ -88,7 +99,7 @@ func (r *Runtime) Describe() map[string]string {
 	if r.cfg.Writable {
 		root = "writable"
 	}
-	return map[string]string{
+	d := map[string]string{
 		"init":            initName(r.env),
 		"cpu_time_source": cpuTimeSource(),
 		"readiness":       readiness,
@@ -96,8 +107,9 @@ func (r *Runtime) Describe() map[string]string {
 		"namespaces":      ns,
 		"rootfs":          image.Paths{Dir: r.env.ImageDir}.Rootfs() + " (" + root + ")",
 		"network":         "veth, one /30 per instance from " + r.alloc.base.String() + ", no default route",
-		"capabilities":    "none, no_new_privs",
 	}
+	r.harden.describe(d, fmt.Sprintf("vcbench's own classic BPF (x86_64 ABI only; i386 and x32 get the default action), %d instructions, linear as libseccomp's default", r.nInsn))
+	return d
 }
 
 // Instance is one running container.
@@ -195,6 +207,10 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		CgroupV2: v2,
 		Agent:    agentArgv(),
 		AgentEnv: agentEnv(),
+		Seccomp:  r.filter,
+	}
+	if ic.KeepCaps, err = r.harden.capMask(); err != nil {
+		return nil, err
 	}
 	for _, h := range in.cg.hs {
 		if !h.V2 {

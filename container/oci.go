@@ -23,15 +23,16 @@ import (
 	"vcbench/state"
 )
 
-// OCIRuntime runs the agent with an OCI runtime (crun or runc) from a
-// bundle over the same rootfs as the container runtime, in a network
-// namespace that vcbench created and wired first.
+// OCIRuntime runs the agent with an OCI runtime (crun, runc or gVisor's
+// runsc) from a bundle over the same rootfs as the container runtime, in
+// a network namespace that vcbench created and wired first.
 type OCIRuntime struct {
-	kind  scenarios.RuntimeKind
-	bin   string // crun or runc
-	cfg   scenarios.RuntimeConfig
-	env   bench.Env
-	alloc *allocator
+	kind   scenarios.RuntimeKind
+	bin    string // crun, runc or runsc
+	cfg    scenarios.RuntimeConfig
+	env    bench.Env
+	alloc  *allocator
+	harden hardening
 
 	verOnce sync.Once
 	version string
@@ -57,14 +58,21 @@ func NewRunc(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) 
 	return newOCI(scenarios.OCIRunc, "runc", cfg, env, Options{})
 }
 
-// NewOCIWithOptions makes an OCI runtime of kind (oci-crun or oci-runc)
-// with settings that scenario files do not carry.
+// NewRunsc is the bench.Factory of the "oci-runsc" runtime (gVisor).
+func NewRunsc(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
+	return newOCI(scenarios.OCIRunsc, "runsc", cfg, env, Options{})
+}
+
+// NewOCIWithOptions makes an OCI runtime of kind (oci-crun, oci-runc or
+// oci-runsc) with settings that scenario files do not carry.
 func NewOCIWithOptions(cfg scenarios.RuntimeConfig, env bench.Env, opts Options) (*OCIRuntime, error) {
 	switch cfg.Kind {
 	case scenarios.OCICrun:
 		return newOCI(cfg.Kind, "crun", cfg, env, opts)
 	case scenarios.OCIRunc:
 		return newOCI(cfg.Kind, "runc", cfg, env, opts)
+	case scenarios.OCIRunsc:
+		return newOCI(cfg.Kind, "runsc", cfg, env, opts)
 	}
 	return nil, fmt.Errorf("runtime kind %q is not an OCI runtime", cfg.Kind)
 }
@@ -73,11 +81,18 @@ func newOCI(kind scenarios.RuntimeKind, bin string, cfg scenarios.RuntimeConfig,
 	if err := validate(cfg, kind); err != nil {
 		return nil, err
 	}
+	if kind == scenarios.OCIRunsc && cfg.UserNS {
+		return nil, fmt.Errorf("%s: user namespaces are not supported with runsc", cfg.RuntimeName())
+	}
 	a, err := allocatorFor(opts.subnet())
 	if err != nil {
 		return nil, err
 	}
-	return &OCIRuntime{kind: kind, bin: bin, cfg: cfg, env: env, alloc: a}, nil
+	h, err := hardeningFor(cfg.Hardening)
+	if err != nil {
+		return nil, err
+	}
+	return &OCIRuntime{kind: kind, bin: bin, cfg: cfg, env: env, alloc: a, harden: h}, nil
 }
 
 // Kind implements bench.Runtime.
@@ -90,6 +105,12 @@ func (r *OCIRuntime) Prepare(ctx context.Context) error {
 	}
 	if _, err := exec.LookPath(r.bin); err != nil {
 		return fmt.Errorf("%s not installed: %w", r.bin, err)
+	}
+	if r.kind == scenarios.OCIRunsc {
+		if err := probeRunsc(ctx, r.platform()); err != nil {
+			return err
+		}
+		return probeSelf(r.env.SelfPath) // runsc runs through `vcbench init oci-exec`
 	}
 	if hs, err := hierarchies(); err == nil {
 		_, hybrid := cgroupMode()
@@ -124,6 +145,13 @@ func (r *OCIRuntime) Describe() map[string]string {
 		"readiness":       readiness,
 		"network":         "veth in a vcbench-made netns, one /30 per instance from " + r.alloc.base.String() + ", no default route",
 	}
+	if r.kind == scenarios.OCIRunsc {
+		// runsc is not given the ready pipe: the runner polls.
+		d["readiness"] = "/healthz polled every 2 ms (runsc hands the agent no inherited pipe)"
+		r.describeRunsc(d)
+		return d
+	}
+	r.harden.describe(d, "in the spec: "+r.bin+" compiles it with libseccomp")
 	if hs, err := hierarchies(); err == nil {
 		_, hybrid := cgroupMode()
 		if w, _ := ociCgroupPlan(r.bin, hs, "x", hybrid); w != nil {
@@ -133,7 +161,7 @@ func (r *OCIRuntime) Describe() map[string]string {
 	return d
 }
 
-// OCIInstance is one container run by crun or runc.
+// OCIInstance is one container run by crun, runc or runsc.
 type OCIInstance struct {
 	*base
 	r      *OCIRuntime
@@ -141,7 +169,8 @@ type OCIInstance struct {
 	root   string // the runtime's --root (per run)
 	bundle string
 	wrap   *wrapConfig
-	pid    state.Proc
+	pid    state.Proc // the container's init; runsc: the sandbox (sentry)
+	gofer  state.Proc // runsc's gofer (file proxy)
 }
 
 // ociCgroupPlan decides the spec's cgroupsPath for the group rel and
@@ -162,7 +191,8 @@ func ociCgroupPlan(bin string, hs []hierarchy, rel string, hybrid bool) (*wrapCo
 			same = false
 		}
 	}
-	if bin == "runc" {
+	if bin == "runc" || bin == "runsc" {
+		// runsc resolves relative paths as runc does.
 		if same {
 			return nil, filepath.Join(own, rel)
 		}
@@ -232,6 +262,9 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	}
 	v2, hybrid := cgroupMode()
 	wrap, cgPath := ociCgroupPlan(r.bin, cg.hs, cg.rel, hybrid)
+	if r.kind == scenarios.OCIRunsc {
+		wrap = runscWrap()
+	}
 	in.wrap = wrap
 	p := ociParams{
 		Rootfs:      image.Paths{Dir: r.env.ImageDir}.Rootfs(),
@@ -245,6 +278,7 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 		Memsw:       !v2 && hasMemsw(cg.hs),
 		UserNS:      r.cfg.UserNS,
 		SysBind:     r.cfg.UserNS && r.bin == "runc",
+		Harden:      r.harden,
 	}
 	sp := ociSpec(p)
 	b, err := json.MarshalIndent(sp, "", "  ")
@@ -265,10 +299,16 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	defer cancel()
 	// The runtime's state of the container (and the cgroup and processes
 	// it makes): `delete -f` first, in this process.
-	if err := in.own.Add(in.deleteContainer, state.Path(filepath.Join(in.root, in.id))); err != nil {
+	if err := in.own.Add(in.deleteContainer, in.stateFiles()...); err != nil {
 		return nil, err
 	}
 	in.own.OnClose(in.watchExit())
+	if r.kind == scenarios.OCIRunsc {
+		if err := in.startRunsc(rctx, binPath, pidFile); err != nil {
+			return nil, err
+		}
+		return in, nil
+	}
 	// fd 3 of the runtime, preserved into the container as the agent's
 	// fd 3: the agent writes its ready line there (proto.ReadyFDEnv).
 	readyR, readyW, err := os.Pipe()
@@ -347,7 +387,7 @@ func (r *OCIRuntime) hostname(spec bench.InstanceSpec) string {
 // through the mount-namespace wrapper where crun needs one; with stamp, the
 // wrapper stamps its exec of the runtime on fd 4.
 func (in *OCIInstance) command(ctx context.Context, binPath string, stamp bool, args ...string) *exec.Cmd {
-	argv := append([]string{binPath, "--root", in.root}, args...)
+	argv := append(append([]string{binPath, "--root", in.root}, in.r.globalFlags()...), args...)
 	if in.wrap == nil {
 		return exec.CommandContext(ctx, binPath, argv[1:]...)
 	}
@@ -421,7 +461,7 @@ func (in *OCIInstance) Stop(ctx context.Context) error {
 // deleteContainer runs `<runtime> delete -f` if the runtime holds state of
 // the container; the recorded undo then removes what is left of it.
 func (in *OCIInstance) deleteContainer(context.Context) error {
-	if _, err := os.Stat(filepath.Join(in.root, in.id)); err != nil {
+	if !in.hasState() {
 		return nil
 	}
 	binPath, err := exec.LookPath(in.r.bin)
@@ -431,7 +471,11 @@ func (in *OCIInstance) deleteContainer(context.Context) error {
 	// Its own time-out: the caller's context may be spent by now.
 	dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if out, err := in.command(dctx, binPath, false, "delete", "-f", in.id).CombinedOutput(); err != nil {
+	force := "-f"
+	if in.r.kind == scenarios.OCIRunsc {
+		force = "-force" // runsc's flags are Go's: no -f
+	}
+	if out, err := in.command(dctx, binPath, false, "delete", force, in.id).CombinedOutput(); err != nil {
 		return fmt.Errorf("%s delete -f %s: %w: %s", in.r.bin, in.id, err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -453,11 +497,14 @@ type ociParams struct {
 	// runc cannot mount sysfs from a user namespace that does not own the
 	// (vcbench-made) network namespace; crun falls back by itself.
 	SysBind bool
+	// Harden is the capability set and seccomp profile of the agent.
+	Harden hardening
 }
 
 // ociSpec builds the OCI runtime spec equivalent to vcbench's own
 // container: same namespaces (the network one prepared by vcbench), same
-// mounts, limits, no capabilities, no_new_privs, read-only root.
+// mounts, limits, no_new_privs, read-only root, no capabilities and no
+// seccomp filter unless the hardening profile adds them.
 func ociSpec(p ociParams) *specs.Spec {
 	nsx := []string{"nosuid", "noexec", "nodev"}
 	s := &specs.Spec{
@@ -495,6 +542,10 @@ func ociSpec(p ociParams) *specs.Spec {
 			ReadonlyPaths: append([]string(nil), readonlyPaths...),
 		},
 	}
+	if len(p.Harden.Caps) > 0 {
+		s.Process.Capabilities = p.Harden.ociCapabilities()
+	}
+	s.Linux.Seccomp = p.Harden.Seccomp
 	if p.SysBind {
 		s.Mounts[2] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: append([]string{"rbind", "ro"}, nsx...)}
 	}

@@ -241,6 +241,30 @@ func TestOCISpec(t *testing.T) {
 				t.Errorf("memory %+v", m)
 			}
 		}},
+		{"no seccomp by default", nil, func(t *testing.T, s *specs.Spec) {
+			if s.Linux.Seccomp != nil {
+				t.Errorf("seccomp %+v without hardening", s.Linux.Seccomp)
+			}
+		}},
+		{"docker hardening", func(p *ociParams) {
+			h, err := hardeningFor(scenarios.HardeningDocker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Harden = h
+		}, func(t *testing.T, s *specs.Spec) {
+			c := s.Process.Capabilities
+			if len(c.Bounding) != 14 || !reflect.DeepEqual(c.Bounding, c.Effective) || !reflect.DeepEqual(c.Bounding, c.Permitted) ||
+				len(c.Inheritable)+len(c.Ambient) != 0 {
+				t.Errorf("capabilities %+v, want Docker's 14", c)
+			}
+			if sc := s.Linux.Seccomp; sc == nil || sc.DefaultAction != specs.ActErrno || len(sc.Syscalls) < 10 {
+				t.Errorf("seccomp %+v, want Docker's default", sc)
+			}
+			if !s.Process.NoNewPrivileges {
+				t.Errorf("no_new_privs off")
+			}
+		}},
 		{"user namespace", func(p *ociParams) { p.UserNS = true }, func(t *testing.T, s *specs.Spec) {
 			found := false
 			for _, n := range s.Linux.Namespaces {
@@ -287,6 +311,8 @@ func TestOCICgroupPlan(t *testing.T) {
 			Binds:  [][2]string{{"/sys/fs/cgroup/memory/process_api/x", "/sys/fs/cgroup/memory"}},
 		}, "/vcbench/r/i"},
 		{"crun one own group", "crun", sameV1, false, nil, "/a/vcbench/r/i"},
+		{"runsc per-controller own groups", "runsc", hybrid, true, nil, "vcbench/r/i"},
+		{"runsc one own group", "runsc", sameV1, false, nil, "/a/vcbench/r/i"},
 		{"crun unified", "crun", unified, false, nil, "/user.slice/u/vcbench/r/i"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,6 +105,8 @@ func (r *Runtime) Prepare(ctx context.Context) (err error) {
 		"network":             string(scenarios.NetworkBridge),
 		"published":           "127.0.0.1 (docker-proxy)",
 		"security":            "Docker defaults (default seccomp profile and capabilities), read-only root",
+		"seccomp":             "docker-default (the engine's built-in profile)",
+		"capabilities":        "docker-default (the engine's 14)",
 		"daemon":              "host daemon at " + SystemSocket,
 		"daemon_socket":       d.host,
 		"agent_port_in_image": strconv.Itoa(engine.AgentPort),

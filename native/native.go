@@ -61,7 +61,8 @@ func (n *Runtime) Describe() map[string]string {
 	v2, _ := hostcg.Mode()
 	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)",
 		"cpu_time_source": "instance cgroup (no limits): " + hostcg.CPUTimeSource(v2),
-		"readiness":       "the agent's ready line on its stdout, then /healthz"}
+		"readiness":       "the agent's ready line on its stdout, then /healthz",
+		"seccomp":         "none", "capabilities": "vcbench's own (a host process)"}
 }
 
 func cpuList(vcpus int) string {

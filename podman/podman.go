@@ -171,6 +171,8 @@ func (r *Runtime) Prepare(ctx context.Context) error {
 		"image":           tag,
 		"image_imported":  strconv.FormatBool(imported),
 		"security":        "Podman defaults (default seccomp profile and capabilities), read-only root",
+		"seccomp":         "podman-default (containers-common's seccomp.json)",
+		"capabilities":    "podman-default (containers.conf default_capabilities)",
 		"ulimits":         "the host's (nofile, nproc bounded by kernel.pid_max)",
 	}
 	if rt != "" {

@@ -138,6 +138,7 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	set := map[string]bool{
 		"memory_mib": r.MemoryMiB != 0, "hostname": r.Hostname != "",
 		"accel": r.Accel != "", "machine": r.Machine != "", "network": r.Network != "",
+		"platform": r.Platform != "", "hardening": r.Hardening != "",
 	}
 	allowed := r.Kind.Keys()
 	for _, k := range yamlKeys(rtType) {
@@ -166,6 +167,12 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	}
 	if r.Machine != "" && !r.Machine.Valid() {
 		return "machine", notAllowed(r.Machine, Machines)
+	}
+	if r.Platform != "" && !r.Platform.Valid() {
+		return "platform", notAllowed(r.Platform, Platforms)
+	}
+	if r.Hardening != "" && !r.Hardening.Valid() {
+		return "hardening", notAllowed(r.Hardening, Hardenings)
 	}
 	if nets := NetworksFor(r.Kind); r.Network != "" && !contains(nets, r.Network) {
 		return "network", notAllowed(r.Network, nets)

@@ -372,9 +372,10 @@ func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
 // runtimeKeys says which runtime keys each kind takes (common ones aside).
 var runtimeKeys = map[RuntimeKind][]string{
 	Native:    {}, // a host process: pinned to vcpus, never memory-limited
-	Container: {"memory_mib", "hostname", "user_ns", "writable_rootfs", "network"},
-	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network"},
-	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network"},
+	Container: {"memory_mib", "hostname", "user_ns", "writable_rootfs", "network", "hardening"},
+	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network", "hardening"},
+	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network", "hardening"},
+	OCIRunsc:  {"memory_mib", "hostname", "writable_rootfs", "network", "hardening", "platform"},
 	VM:        {"memory_mib", "accel", "machine", "network"},
 	Docker:    {"memory_mib", "hostname", "network"},
 	Podman:    {"memory_mib", "hostname", "network"},
@@ -557,6 +558,15 @@ func (r *RuntimeConfig) validate(field string) error {
 	}
 	if r.pos.has("network") && r.Network == "" {
 		return r.pos.errorf("network", field+".network", "%v", notAllowed(r.Network, NetworksFor(r.Kind)))
+	}
+	if r.pos.has("platform") && r.Platform == "" {
+		return r.pos.errorf("platform", field+".platform", "%v", notAllowed(r.Platform, Platforms))
+	}
+	if r.pos.has("hardening") && r.Hardening == "" {
+		return r.pos.errorf("hardening", field+".hardening", "%v", notAllowed(r.Hardening, Hardenings))
+	}
+	if r.Kind == OCIRunsc && !r.pos.has("platform") {
+		r.Platform = DefaultPlatform
 	}
 	if !r.pos.has("vcpus") {
 		r.VCPUs = DefaultVCPUs

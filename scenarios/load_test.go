@@ -116,12 +116,12 @@ var errorCases = []struct {
 	{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
 
 	// Runtimes.
-	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
-	{"bad kind", "runtimes:\n  - kind: lxc\n" + wl, `t.yaml:2:5: runtimes[0].kind: "lxc" is not a runtime (allowed: [native container oci-crun oci-runc docker podman vm])`},
+	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, hardening, platform, accel, machine, network)"},
+	{"bad kind", "runtimes:\n  - kind: lxc\n" + wl, `t.yaml:2:5: runtimes[0].kind: "lxc" is not a runtime (allowed: [native container oci-crun oci-runc oci-runsc docker podman vm])`},
 	{"accel on docker", "runtimes:\n  - kind: docker\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime docker (allowed: kind, name, vcpus, memory_mib, hostname, network)"},
 	{"user_ns on podman", "runtimes:\n  - kind: podman\n    user_ns: true\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime podman"},
 	{"veth on docker", "runtimes:\n  - kind: docker\n    network: veth\n" + wl, `t.yaml:3:5: runtimes[0].network: "veth" is not allowed (allowed: bridge, host)`},
-	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc docker podman vm])"},
+	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc oci-runsc docker podman vm])"},
 	{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
 	{"duplicate names", "runtimes:\n  - kind: vm\n  - kind: vm\n" + wl, `t.yaml:3:5: runtimes[1].name: runtime name "vm" is used twice`},
 	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
@@ -151,6 +151,13 @@ var errorCases = []struct {
 	{"bad machine", "runtimes:\n  - kind: vm\n    machine: pc\n" + wl, `t.yaml:3:5: runtimes[0].machine: "pc" is not allowed (allowed: microvm, q35)`},
 	{"vm network veth", "runtimes:\n  - kind: vm\n    network: veth\n" + wl, `t.yaml:3:5: runtimes[0].network: "veth" is not allowed (allowed: user, tap)`},
 	{"container network tap", "runtimes:\n  - kind: container\n    network: tap\n" + wl, `t.yaml:3:5: runtimes[0].network: "tap" is not allowed (allowed: veth)`},
+	{"bad platform", "runtimes:\n  - kind: oci-runsc\n    platform: xen\n" + wl, `t.yaml:3:5: runtimes[0].platform: "xen" is not allowed (allowed: ptrace, systrap, kvm)`},
+	{"empty platform", "runtimes:\n  - kind: oci-runsc\n    platform: ''\n" + wl, `t.yaml:3:5: runtimes[0].platform: "" is not allowed (allowed: ptrace, systrap, kvm)`},
+	{"platform not for crun", "runtimes:\n  - kind: oci-crun\n    platform: kvm\n" + wl, "t.yaml:3:5: runtimes[0].platform: does not apply to runtime oci-crun"},
+	{"bad hardening", "runtimes:\n  - kind: container\n    hardening: podman\n" + wl, `t.yaml:3:5: runtimes[0].hardening: "podman" is not allowed (allowed: none, docker)`},
+	{"hardening not for vm", "runtimes:\n  - kind: vm\n    hardening: docker\n" + wl, "t.yaml:3:5: runtimes[0].hardening: does not apply to runtime vm"},
+	{"hardening not for docker", "runtimes:\n  - kind: docker\n    hardening: docker\n" + wl, "t.yaml:3:5: runtimes[0].hardening: does not apply to runtime docker"},
+	{"runsc network tap", "runtimes:\n  - kind: oci-runsc\n    network: tap\n" + wl, `t.yaml:3:5: runtimes[0].network: "tap" is not allowed (allowed: veth)`},
 
 	// Names and hostnames.
 	{"name with a slash", "runtimes:\n  - kind: vm\n    name: a/b\n" + wl, `t.yaml:3:5: runtimes[0].name: "a/b" has '/' at byte 1 (allowed: ` + NameRule + ")"},
@@ -362,5 +369,43 @@ func TestParseEngines(t *testing.T) {
 	}
 	if p.Kind != Podman || p.Network != NetworkHost || p.MemoryMiB != DefaultMemoryMiB {
 		t.Errorf("podman settings: %+v", p)
+	}
+}
+
+// TestRunscAndHardening checks oci-runsc's platform default and the
+// hardening key of the container kinds.
+func TestRunscAndHardening(t *testing.T) {
+	text := "runtimes:\n  - kind: oci-runsc\n  - kind: oci-runsc\n    name: runsc-kvm\n    platform: kvm\n    hardening: docker\n" +
+		"  - kind: container\n    hardening: docker\n  - kind: oci-crun\n" + wl
+	s, err := Parse("t.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		p Platform
+		h Hardening
+	}{{DefaultPlatform, ""}, {PlatformKVM, HardeningDocker}, {"", HardeningDocker}, {"", ""}}
+	for i, w := range want {
+		if r := s.Runtimes[i]; r.Platform != w.p || r.Hardening != w.h {
+			t.Errorf("runtimes[%d]: platform %q hardening %q, want %q %q", i, r.Platform, r.Hardening, w.p, w.h)
+		}
+	}
+	if DefaultPlatform != PlatformPtrace {
+		t.Errorf("default platform %q, want ptrace", DefaultPlatform)
+	}
+	for _, c := range []struct {
+		cfg RuntimeConfig
+		key string
+	}{
+		{RuntimeConfig{Kind: OCIRunsc, Platform: "xen"}, "platform"},
+		{RuntimeConfig{Kind: OCIRunc, Platform: PlatformKVM}, "platform"},
+		{RuntimeConfig{Kind: Container, Hardening: "strict"}, "hardening"},
+		{RuntimeConfig{Kind: Native, Hardening: HardeningDocker}, "hardening"},
+		{RuntimeConfig{Kind: OCIRunsc, Platform: PlatformSystrap, Hardening: HardeningDocker}, ""},
+	} {
+		key, err := c.cfg.Validate()
+		if key != c.key || (c.key == "") != (err == nil) {
+			t.Errorf("Validate(%+v) = %q, %v; want key %q", c.cfg, key, err, c.key)
+		}
 	}
 }

@@ -20,7 +20,11 @@ const (
 	Container RuntimeKind = "container"
 	OCICrun   RuntimeKind = "oci-crun"
 	OCIRunc   RuntimeKind = "oci-runc"
-	VM        RuntimeKind = "vm"
+	// OCIRunsc runs the agent with gVisor's runsc from the same OCI
+	// bundle: a user-space kernel (the sentry) and a file proxy (the gofer)
+	// between the agent and the host kernel.
+	OCIRunsc RuntimeKind = "oci-runsc"
+	VM       RuntimeKind = "vm"
 	// Docker runs the agent through the Docker Engine API over the image
 	// imported from the rootfs tree.
 	Docker RuntimeKind = "docker"
@@ -29,7 +33,7 @@ const (
 )
 
 // RuntimeKinds lists every valid runtime kind in report order.
-var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, Docker, Podman, VM}
+var RuntimeKinds = []RuntimeKind{Native, Container, OCICrun, OCIRunc, OCIRunsc, Docker, Podman, VM}
 
 // Valid reports whether k is a known runtime kind.
 func (k RuntimeKind) Valid() bool {
@@ -79,6 +83,51 @@ var Machines = []Machine{MachineMicrovm, MachineQ35}
 // Valid reports whether m is a known machine type.
 func (m Machine) Valid() bool { return contains(Machines, m) }
 
+// Platform is how gVisor's sentry intercepts the agent's system calls
+// (runsc --platform).
+type Platform string
+
+// gVisor platforms. PlatformPtrace traps every system call with ptrace
+// (works anywhere, slowest); PlatformSystrap uses seccomp traps (runsc
+// releases from mid-2023 on; older ones lack it, which Prepare reports);
+// PlatformKVM runs the sentry as a guest kernel on /dev/kvm.
+const (
+	PlatformPtrace  Platform = "ptrace"
+	PlatformSystrap Platform = "systrap"
+	PlatformKVM     Platform = "kvm"
+)
+
+// Platforms lists every gVisor platform; DefaultPlatform is what an
+// oci-runsc runtime without platform uses.
+var Platforms = []Platform{PlatformPtrace, PlatformSystrap, PlatformKVM}
+
+// DefaultPlatform is the platform of an oci-runsc runtime that sets none:
+// ptrace runs on every host, nested virtualisation included.
+const DefaultPlatform = PlatformPtrace
+
+// Valid reports whether p is a known gVisor platform.
+func (p Platform) Valid() bool { return contains(Platforms, p) }
+
+// Hardening is the security profile a container runtime applies to the
+// agent beyond its namespaces.
+type Hardening string
+
+// Hardening profiles. HardeningNone is vcbench's baseline: no
+// capabilities, no_new_privs, no seccomp filter. HardeningDocker applies
+// Docker's defaults: its 14 default capabilities and its default seccomp
+// profile (an allow-list, every other system call failing with EPERM), so
+// that "what does Docker's hardening cost" is one comparison.
+const (
+	HardeningNone   Hardening = "none"
+	HardeningDocker Hardening = "docker"
+)
+
+// Hardenings lists every hardening profile.
+var Hardenings = []Hardening{HardeningNone, HardeningDocker}
+
+// Valid reports whether h is a known hardening profile.
+func (h Hardening) Valid() bool { return contains(Hardenings, h) }
+
 // Network is how an instance is reached from the host.
 type Network string
 
@@ -103,7 +152,7 @@ func NetworksFor(k RuntimeKind) []Network {
 	switch k {
 	case VM:
 		return []Network{NetworkUser, NetworkTap}
-	case Container, OCICrun, OCIRunc:
+	case Container, OCICrun, OCIRunc, OCIRunsc:
 		return []Network{NetworkVeth}
 	case Docker, Podman:
 		return []Network{NetworkBridge, NetworkHost}
@@ -172,6 +221,11 @@ type RuntimeConfig struct {
 	Hostname string `yaml:"hostname"`
 	UserNS   bool   `yaml:"user_ns"`
 	Writable bool   `yaml:"writable_rootfs"`
+	// Hardening (container and OCI runtimes) defaults to HardeningNone.
+	Hardening Hardening `yaml:"hardening"`
+
+	// Platform is oci-runsc's gVisor platform (DefaultPlatform when unset).
+	Platform Platform `yaml:"platform"`
 
 	// VM runtime.
 	Accel   Accel   `yaml:"accel"`

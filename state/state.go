@@ -323,8 +323,9 @@ func Kill(p Proc, grace time.Duration) error {
 }
 
 // RemoveCgroupDir removes a cgroup directory (and child groups) that
-// vcbench created; tasks must have exited. It retries briefly, because a
-// group whose last task just died can stay busy for a moment. A group that
+// vcbench created. It retries briefly, because a group whose last task
+// just died can stay busy for a moment; processes still in a group under
+// a "vcbench" one after that are killed (see removeCgroup). A group that
 // is already gone is not an error.
 func RemoveCgroupDir(path string) error {
 	_, err := removeCgroup(path)
@@ -333,6 +334,11 @@ func RemoveCgroupDir(path string) error {
 
 // removeCgroup is RemoveCgroupDir that also says whether this call removed
 // the group (rather than finding it gone).
+//
+// A group that stays busy still holds processes that no record names: a
+// runtime's helpers (runsc's sentry and gofer, a container whose pid file
+// was never read because vcbench was killed during `runsc create` or
+// `crun run`). They are the instance's alone, so they are killed.
 func removeCgroup(path string) (bool, error) {
 	var err error
 	for i := 0; i < 50; i++ {
@@ -342,6 +348,9 @@ func removeCgroup(path string) (bool, error) {
 		}
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
+		}
+		if i == 5 && errors.Is(err, syscall.EBUSY) && strings.Contains(path, "/vcbench/") {
+			killCgroupTasks(path)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -360,6 +369,26 @@ func removeEmptyParents(path string) {
 			return
 		}
 	}
+}
+
+// killCgroupTasks sends SIGKILL to every process in the group at path
+// and the groups below it.
+func killCgroupTasks(path string) {
+	filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return nil
+	})
 }
 
 func removeCgroupTree(path string) error {

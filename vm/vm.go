@@ -137,6 +137,9 @@ func (r *Runtime) Describe() map[string]string {
 		"vcpus":        strconv.Itoa(r.cfg.VCPUs),
 		"memory_mib":   strconv.Itoa(r.cfg.MemoryMiB),
 		"readiness":    "the agent's ready line on the serial console, then /healthz",
+		// The agent runs as the guest's root under the guest's kernel.
+		"seccomp":      "none (guest kernel)",
+		"capabilities": "all (root in the guest)",
 	}
 	v2, _ := hostcg.Mode()
 	d["cpu_time_source"] = "QEMU's cgroup (no limits): " + hostcg.CPUTimeSource(v2)

@@ -13,9 +13,11 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/spf13/cobra"
 
+	"vcbench/container"
 	"vcbench/docker"
 	"vcbench/image"
 	"vcbench/podman"
+	"vcbench/scenarios"
 )
 
 // check is one line of `vcbench doctor`.
@@ -29,7 +31,7 @@ func newDoctorCmd() *cobra.Command {
 	var paths pathFlags
 	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "Say what this host can run: KVM, TCG, namespaces, cgroups, tap, Docker, Podman, images",
+		Short: "Say what this host can run: KVM, TCG, namespaces, cgroups, tap, crun, runc, runsc, Docker, Podman, images",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -73,10 +75,11 @@ func doctorChecks(ctx context.Context, paths pathFlags) []check {
 		line, _, _ := strings.Cut(string(out), "\n")
 		cs = append(cs, check{bin, true, strings.TrimSpace(line)})
 	}
+	runsc := func(ctx context.Context) (bool, string) { return container.ProbeRunsc(ctx, scenarios.DefaultPlatform) }
 	for _, e := range []struct {
 		name  string
 		probe func(context.Context) (bool, string)
-	}{{"docker", docker.Probe}, {"podman", podman.Probe}} {
+	}{{"runsc (gVisor)", runsc}, {"docker", docker.Probe}, {"podman", podman.Probe}} {
 		ok, detail := e.probe(ctx)
 		cs = append(cs, check{e.name, ok, detail})
 	}

@@ -23,6 +23,7 @@ var factories = map[scenarios.RuntimeKind]bench.Factory{
 	scenarios.Container: container.New,
 	scenarios.OCICrun:   container.NewCrun,
 	scenarios.OCIRunc:   container.NewRunc,
+	scenarios.OCIRunsc:  container.NewRunsc,
 	scenarios.VM:        vm.New,
 	scenarios.Docker:    docker.New,
 	scenarios.Podman:    podman.New,

@@ -51,6 +51,11 @@ type Config struct {
 	Cgroups  []string `json:"cgroups"`   // v1 hierarchies to mount read-only inside (e.g. memory, cpu)
 	Agent    []string `json:"agent"`     // the agent's argv inside the rootfs
 	AgentEnv []string `json:"agent_env"` // the agent's environment
+	// KeepCaps are the capabilities (bit mask) the agent keeps; 0: none.
+	KeepCaps uint64 `json:"keep_caps,omitempty"`
+	// Seccomp is a BPF program (struct sock_filter's bytes) loaded just
+	// before the agent's exec; empty: none.
+	Seccomp []byte `json:"seccomp,omitempty"`
 }
 
 // WrapConfig is what mode oci-exec changes in its private mount namespace
@@ -58,6 +63,9 @@ type Config struct {
 type WrapConfig struct {
 	Umount []string    `json:"umount"` // e.g. the cgroup2 mount of a hybrid host
 	Binds  [][2]string `json:"binds"`  // source → target, e.g. own cgroup over its hierarchy
+	// Hide are directories covered with an empty read-only tmpfs, e.g.
+	// /proc/sys/net for runsc (see container's runscWrap).
+	Hide []string `json:"hide,omitempty"`
 	// StampFD, when not 0, is a descriptor on which the wrapper writes
 	// "T runtime_exec <ns>" right before the exec of the runtime (and which
 	// that exec closes), so that the parent knows when the runtime itself
@@ -157,11 +165,19 @@ func runContainerInit(arg string) {
 			}
 		}
 	}
-	if err := dropPrivileges(); err != nil {
+	filter, err := DecodeFilter(c.Seccomp)
+	if err != nil {
+		fail(err)
+	}
+	if err := dropPrivileges(c.KeepCaps); err != nil {
+		fail(err)
+	}
+	// Last, after no_new_privs: from here on only allowed system calls work.
+	if err := installSeccomp(filter); err != nil {
 		fail(err)
 	}
 	stamp("agent_exec")
-	err := unix.Exec(c.Agent[0], c.Agent, c.AgentEnv)
+	err = unix.Exec(c.Agent[0], c.Agent, c.AgentEnv)
 	fail(fmt.Errorf("exec agent %s: %w", c.Agent[0], err))
 }
 
@@ -189,6 +205,11 @@ func runOCIExec(arg string, argv []string) {
 	for _, b := range w.Binds {
 		if err := unix.Mount(b[0], b[1], "", unix.MS_BIND, ""); err != nil {
 			fail(fmt.Errorf("bind %s on %s: %w", b[0], b[1], err))
+		}
+	}
+	for _, h := range w.Hide {
+		if err := unix.Mount("tmpfs", h, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=555"); err != nil {
+			fail(fmt.Errorf("hide %s: %w", h, err))
 		}
 	}
 	if w.StampFD > 0 {

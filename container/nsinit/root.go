@@ -214,10 +214,11 @@ func mountCgroups(c Config) error {
 	return nil
 }
 
-// dropPrivileges empties every capability set (bounding first, so that the
-// exec of the agent as uid 0 cannot regain any) and sets no_new_privs.
-// Capabilities are per thread: this runs on the thread that execs.
-func dropPrivileges() error {
+// dropPrivileges empties every capability set but the capabilities in
+// keep (bounding first, so that the exec of the agent as uid 0 cannot
+// regain others) and sets no_new_privs. Capabilities are per thread: this
+// runs on the thread that execs.
+func dropPrivileges(keep uint64) error {
 	last := 63
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -225,6 +226,9 @@ func dropPrivileges() error {
 		}
 	}
 	for c := 0; c <= last; c++ {
+		if c < 64 && keep&(1<<c) != 0 {
+			continue
+		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			if errors.Is(err, unix.EINVAL) {
 				break
@@ -237,8 +241,12 @@ func dropPrivileges() error {
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	for i := range data {
+		w := uint32(keep >> (32 * i))
+		data[i].Effective, data[i].Permitted = w, w
+	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clear capabilities: %w", err)
+		return fmt.Errorf("set capabilities to %#x: %w", keep, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set no_new_privs: %w", err)
