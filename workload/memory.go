@@ -97,13 +97,17 @@ func PlanStream(r Resources, sizeMiB int) (StreamPlan, error) {
 	plan := StreamPlan{RuleBytes: 4 * llc}
 	budget := r.Budget()
 	if sizeMiB > 0 {
+		// An explicit size is the user's: the scenario loader refuses
+		// files whose sizes cannot fit the runtime's memory_mib, and a
+		// request that still does not fit (someone studying OOM kills)
+		// runs as asked, with the warning.
 		plan.ArrayBytes = uint64(sizeMiB) << 20
 		total := streamArrays * plan.ArrayBytes
-		if usable := r.Usable(); usable > 0 && total > usable {
-			return plan, fmt.Errorf("%d arrays × %d MiB = %d MiB do not fit in the %d MiB this instance can use (%s)",
-				streamArrays, sizeMiB, total>>20, usable>>20, r.describeMemory())
-		}
-		if budget > 0 && total > budget {
+		switch usable := r.Usable(); {
+		case usable > 0 && total > usable:
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%d arrays × %d MiB = %d MiB do not fit in the %d MiB this instance can use (%s): expect the instance to be OOM-killed",
+				streamArrays, sizeMiB, total>>20, usable>>20, r.describeMemory()))
+		case budget > 0 && total > budget:
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%d arrays × %d MiB = %d MiB take more than %.0f%% of the %d MiB this instance can use: the run may swap or be OOM-killed",
 				streamArrays, sizeMiB, total>>20, MemoryHeadroom*100, r.Usable()>>20))
 		}

@@ -37,7 +37,7 @@ func TestPlanStream(t *testing.T) {
 		{"unknown-LLC/unlimited", unlimited, 0, 128 * mib, "", ""},
 		{"explicit-small", with(unlimited, 32*mib), 8, 8 * mib, "smaller than 4x", ""},
 		{"explicit-over-budget", with(small, 32*mib), 64, 64 * mib, "take more than 50%", ""},
-		{"explicit-too-big", with(small, 32*mib), 100, 0, "", "3 arrays × 100 MiB = 300 MiB do not fit in the 240 MiB"},
+		{"explicit-too-big", with(small, 32*mib), 100, 100 * mib, "3 arrays × 100 MiB = 300 MiB do not fit in the 240 MiB", ""},
 		{"memory-unknown", Resources{LLCBytes: 32 * mib}, 0, 128 * mib, "usable memory unknown", ""},
 	}
 	for _, c := range cases {
@@ -257,7 +257,10 @@ func TestMemoryWorkloadSizesFromResources(t *testing.T) {
 	if res.Notes["array_bytes"] != "1048576" || len(res.Warnings) == 0 || res.Notes["warning"] == "" {
 		t.Errorf("notes %v warnings %q", res.Notes, res.Warnings)
 	}
-	if _, err := Run(t.Context(), Params{Kind: Memory, SizeMiB: 8}, Env{Resources: &r}); err == nil || !strings.Contains(err.Error(), "do not fit") {
-		t.Errorf("8 MiB arrays with 6 MiB left: %v", err)
+	// An explicit size that cannot fit runs as asked (this one does: the
+	// limit is fake) and says so.
+	res, err = Run(t.Context(), Params{Kind: Memory, SizeMiB: 8, Iterations: 1}, Env{Resources: &r})
+	if err != nil || !strings.Contains(strings.Join(res.Warnings, "; "), "do not fit") {
+		t.Errorf("8 MiB arrays with 6 MiB left: err %v, warnings %q; want the OOM warning", err, res.Warnings)
 	}
 }
