@@ -10,12 +10,19 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.gitRevision=$(REVISION)
 APT_PACKAGES := qemu-system-x86 qemu-utils crun runc busybox-static iproute2 \
-	prometheus prometheus-pushgateway chromium ca-certificates
+	prometheus prometheus-pushgateway chromium ca-certificates \
+	debootstrap e2fsprogs
+# The tools' host packages are not needed: every runtime, native included,
+# runs the tools from the tools image (chroot), so that versions match.
+# `make deps-host-tools` installs them for runs by hand (apt starts
+# redis-server and mariadb as services).
+HOST_TOOL_PACKAGES := fio iperf3 sockperf sysbench stress-ng redis-server \
+	redis-tools hpcc mariadb-server
 # Tests find the binaries and images here.
 export VCBENCH_IMAGE_DIR := $(IMAGE_DIR)
 export VCBENCH_BIN := $(CURDIR)/$(BIN)
 
-.PHONY: all deps build images run test unit clean
+.PHONY: all deps deps-host-tools build images run test unit clean
 
 all: build
 
@@ -30,12 +37,15 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+deps-host-tools:
+	$(MAKE) deps APT_PACKAGES="$(HOST_TOOL_PACKAGES)"
+
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/vcbench ./cmd/vcbench
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -trimpath -o $(BIN)/vcbench-agent ./cmd/vcbench-agent
 
 images: deps build
-	$(BIN)/vcbench images build --image-dir $(IMAGE_DIR) --agent $(BIN)/vcbench-agent
+	$(BIN)/vcbench images build --tools --image-dir $(IMAGE_DIR) --agent $(BIN)/vcbench-agent
 
 run: images
 	$(BIN)/vcbench run $(SCENARIO) --image-dir $(IMAGE_DIR)
