@@ -93,7 +93,7 @@ func (r *Runtime) Describe() map[string]string {
 		"init":         "vcbench init (re-exec of " + r.env.SelfPath + ")",
 		"cgroups":      cg,
 		"namespaces":   ns,
-		"rootfs":       image.Paths{Dir: r.env.ImageDir}.Rootfs() + " (" + root + ")",
+		"rootfs":       image.Paths{Dir: r.env.ImageDir}.RootfsFor(string(r.cfg.ImageName())) + " (" + root + ")",
 		"network":      "veth, one /30 per instance from " + r.alloc.base.String() + ", no default route",
 		"capabilities": "none, no_new_privs",
 	}
@@ -174,7 +174,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	}
 	v2, _ := cgroupMode()
 	ic := initConfig{
-		Rootfs:   image.Paths{Dir: r.env.ImageDir}.Rootfs(),
+		Rootfs:   image.Paths{Dir: r.env.ImageDir}.RootfsFor(string(r.cfg.ImageName())),
 		Hostname: r.hostname(spec),
 		Writable: r.cfg.Writable,
 		Scratch:  in.scratch,

@@ -167,6 +167,9 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	if r.Machine != "" && !r.Machine.Valid() {
 		return "machine", notAllowed(r.Machine, Machines)
 	}
+	if r.Image != "" && !r.Image.Valid() {
+		return "image", notAllowed(r.Image, Images)
+	}
 	if nets := NetworksFor(r.Kind); r.Network != "" && !contains(nets, r.Network) {
 		return "network", notAllowed(r.Network, nets)
 	}

@@ -116,15 +116,15 @@ var errorCases = []struct {
 	{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
 
 	// Runtimes.
-	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, hostname, user_ns, writable_rootfs, accel, machine, network)"},
+	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, image, hostname, user_ns, writable_rootfs, accel, machine, network)"},
 	{"bad kind", "runtimes:\n  - kind: docker\n" + wl, `t.yaml:2:5: runtimes[0].kind: "docker" is not a runtime (allowed: [native container oci-crun oci-runc vm])`},
 	{"missing kind", "runtimes:\n  - vcpus: 1\n" + wl, "t.yaml:2:5: runtimes[0].kind: missing (allowed: [native container oci-crun oci-runc vm])"},
 	{"list not map", "runtimes:\n  - native\n" + wl, `t.yaml:2:5: expected a mapping, found "native"`},
 	{"duplicate names", "runtimes:\n  - kind: vm\n  - kind: vm\n" + wl, `t.yaml:3:5: runtimes[1].name: runtime name "vm" is used twice`},
 	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
-	{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native (allowed: kind, name, vcpus)"},
-	{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus)"},
-	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, accel, machine, network)"},
+	{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
+	{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
+	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, image, memory_mib, accel, machine, network)"},
 	{"user_ns on crun", "runtimes:\n  - kind: oci-crun\n    user_ns: false\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime oci-crun"},
 
 	// vcpus: 1..256 natively and in containers (a quota, and pinning where
@@ -166,19 +166,26 @@ var errorCases = []struct {
 	{"default hostname in a density sweep", "runtimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\ndensity:\n  steps: [1, 10]\n", `t.yaml:3:5: runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-d10" has 65 bytes (allowed: ` + HostnameRule + ")"},
 
 	// Workloads.
-	{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network])`},
-	{"missing workload kind", rt + "workloads:\n  - ops: 1\n", "t.yaml:4:5: workloads[0].kind: missing (allowed: [cpu memory syscall fork disk network])"},
+	{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng])`},
+	{"missing workload kind", rt + "workloads:\n  - ops: 1\n", "t.yaml:4:5: workloads[0].kind: missing (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng])"},
 	{"param not for workload", rt + "workloads:\n  - kind: cpu\n    size_mib: 4\n", "t.yaml:5:5: workloads[0].size_mib: does not apply to workload cpu (allowed: kind, iterations, threads)"},
 	{"negative param", rt + "workloads:\n  - kind: disk\n    ops: -5\n", "t.yaml:5:5: workloads[0].ops: -5 is below 0 (allowed: 0..16777216, 0 for the default)"},
 	{"param too big", rt + "workloads:\n  - kind: cpu\n    threads: 1025\n", "t.yaml:5:5: workloads[0].threads: 1025 is above 1024 (allowed: 0..1024, 0 for the default)"},
-	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    bs: 4k\n", "t.yaml:5:5: bs: unknown key (allowed: kind, iterations, threads, size_mib, ops)"},
+	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    blocksize: 4k\n", "t.yaml:5:5: blocksize: unknown key (allowed: kind, iterations, threads, size_mib, ops, rw, bs, iodepth, numjobs, size, direct, runtime, ioengine, test, mode, max_prime, stressors, workers, streams, clients, requests, value_size)"},
+	{"key of another workload", rt + "workloads:\n  - kind: disk\n    bs: 4k\n", "t.yaml:5:5: workloads[0].bs: does not apply to workload disk (allowed: kind, ops, size_mib)"},
+	{"tool workload on the minimal image", rt + "workloads:\n  - kind: fio\n", "t.yaml:4:5: workloads[0].kind: fio runs a tool of the tools image, but runtime native runs image minimal (set `image: tools` in runtimes[0])"},
+	{"bad image", "runtimes:\n  - kind: native\n    image: debian\n" + "workloads:\n  - kind: cpu\n", `t.yaml:3:5: runtimes[0].image: "debian" is not allowed (allowed: minimal, tools)`},
+	{"bad fio rw", "runtimes:\n  - kind: native\n    image: tools\n" + "workloads:\n  - kind: fio\n    rw: sideways\n", `t.yaml:6:5: workloads[0].rw: "sideways" is not allowed (allowed: read, write, randread, randwrite, rw, readwrite, randrw)`},
+	{"bad fio bs", "runtimes:\n  - kind: native\n    image: tools\n" + "workloads:\n  - kind: fio\n    bs: 4 parsecs\n", `t.yaml:6:9: workloads[0].bs: "4 parsecs" is not a size such as 4096, 4k or 1MiB`},
+	{"bad runtime", "runtimes:\n  - kind: native\n    image: tools\n" + "workloads:\n  - kind: sysbench\n    runtime: 0s\n", `t.yaml:6:14: workloads[0].runtime: "0s" is not a duration above 0 such as 10s (leave the key out for the default)`},
+	{"unknown stressor", "runtimes:\n  - kind: native\n    image: tools\n" + "workloads:\n  - kind: stress-ng\n    stressors: [cpu, warp]\n", `t.yaml:6:5: workloads[0].stressors: stressors[1]: "warp" is not a stressor of stress-ng 0.15.06`},
 	{"workload twice", rt + "workloads:\n  - kind: cpu\n  - kind: cpu\n    threads: 1\n", "t.yaml:5:5: workloads[1].kind: cpu is already workloads[0]"},
 
 	// Density.
 	{"density steps order", rt + "density:\n  steps: [1, 4, 2]\n", "t.yaml:4:3: density.steps[2]: 2 must be above the step before (4)"},
 	{"density without steps", rt + "density:\n  batch: 1\n", "t.yaml:4:3: density.steps: at least one step is needed"},
 	{"density batch negative", rt + "density:\n  steps: [1]\n  batch: -1\n", "t.yaml:5:3: density.batch: -1 is below 0"},
-	{"density workload", rt + "density:\n  steps: [1]\n  workload: gpu\n", `t.yaml:5:3: density.workload: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network])`},
+	{"density workload", rt + "density:\n  steps: [1]\n  workload: gpu\n", `t.yaml:5:3: density.workload: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng])`},
 	{"density max_start zero", rt + "density:\n  steps: [1]\n  max_start: 0s\n", `t.yaml:5:14: density.max_start: "0s" is not a duration above 0`},
 	{"density max_start null", rt + "density:\n  steps: [1]\n  max_start:\n", "t.yaml:5:3: density.max_start: must be a duration above 0"},
 	{"density unknown runtime", rt + "density:\n  steps: [1]\n  max_instances: {vm: 2}\n", `t.yaml:5:3: density.max_instances.vm: no runtime is named "vm"`},
