@@ -72,6 +72,23 @@ var parsers = map[string]func(r *bytes.Reader) ([]Figure, error){
 	"fio":       func(r *bytes.Reader) ([]Figure, error) { return ParseFio(r) },
 	"sysbench":  func(r *bytes.Reader) ([]Figure, error) { return ParseSysbench(r) },
 	"stress-ng": func(r *bytes.Reader) ([]Figure, error) { return ParseStressNG(r) },
+	"iperf3":    func(r *bytes.Reader) ([]Figure, error) { return ParseIperf3(r) },
+	"redis":     func(r *bytes.Reader) ([]Figure, error) { return ParseRedisBenchmark(r) },
+}
+
+func TestParseIperf3(t *testing.T) {
+	figs := parseFixture(t, "iperf3", "iperf3-3.12-client.json")
+	near(t, "sent_bw", figure(t, figs, "sent_bw"), 14434914700.999874/8)
+	near(t, "received_bw", figure(t, figs, "received_bw"), 14399261637.684944/8)
+	near(t, "retransmits", figure(t, figs, "retransmits"), 21)
+	parseFixture(t, "iperf3", "iperf3-3.12-client-reverse-P2.json")
+}
+
+func TestParseRedisBenchmark(t *testing.T) {
+	figs := parseFixture(t, "redis", "redis-benchmark-7.0.15-get-set.csv")
+	near(t, "set rps", figure(t, figs, "set_requests_per_second"), 143884.89)
+	near(t, "get p99", figure(t, figs, "get_latency_p99"), 0.087e-3)
+	near(t, "get p50", figure(t, figs, "get_latency_p50"), 0.047e-3)
 }
 
 func parseFixture(t *testing.T, tool, file string) []Figure {
@@ -146,6 +163,8 @@ func TestParseFailures(t *testing.T) {
 		{"sysbench", "sysbench-1.0.20-bogus.out"},
 		{"sysbench", "sysbench-1.0.20-bogus.err"},
 		{"stress-ng", "stress-ng-0.15.06-bogus.err"},
+		{"iperf3", "iperf3-3.12-refused.json"},
+		{"redis", "fio-3.33-badrw.err"},
 	} {
 		b, err := os.ReadFile(filepath.Join("testdata", c.file))
 		if err != nil {
@@ -300,6 +319,22 @@ func FuzzParseStressNG(f *testing.F) {
 	fuzzSeeds(f, "stress-ng-0.15.06-cpu-vm-switch.yaml", "stress-ng-0.15.06-bogus.err")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		figs, err := ParseStressNG(bytes.NewReader(b))
+		checkFigures(t, figs, err)
+	})
+}
+
+func FuzzParseIperf3(f *testing.F) {
+	fuzzSeeds(f, "iperf3-3.12-client.json", "iperf3-3.12-refused.json")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		figs, err := ParseIperf3(bytes.NewReader(b))
+		checkFigures(t, figs, err)
+	})
+}
+
+func FuzzParseRedisBenchmark(f *testing.F) {
+	fuzzSeeds(f, "redis-benchmark-7.0.15-get-set.csv")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		figs, err := ParseRedisBenchmark(bytes.NewReader(b))
 		checkFigures(t, figs, err)
 	})
 }
