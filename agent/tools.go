@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -159,16 +160,18 @@ func toolsExec(args []string) error {
 }
 
 // MountTools mounts the tools image's disk dev (ext4) read-only at dir (a
-// VM's proto.ToolsMountPoint), waiting briefly for the device: virtio-blk
-// probes while its module loads.
+// VM's proto.ToolsMountPoint). dev is a device path or "LABEL=<label>"
+// (the block device whose ext4 superblock carries that volume label). It
+// waits briefly for the device: virtio-blk probes while its module loads.
 func MountTools(dev, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("tools mount point: %w", err)
 	}
 	deadline := time.Now().Add(guestLinkWait)
 	for {
-		_, err := os.Stat(dev)
+		path, err := resolveDisk(dev)
 		if err == nil {
+			dev = path
 			break
 		}
 		if time.Now().After(deadline) {
@@ -180,4 +183,51 @@ func MountTools(dev, dir string) error {
 		return fmt.Errorf("mount tools disk %s on %s: %w", dev, dir, err)
 	}
 	return nil
+}
+
+// resolveDisk returns dev when it exists, or the /dev node of the block
+// device labelled as "LABEL=<label>" says.
+func resolveDisk(dev string) (string, error) {
+	label, byLabel := strings.CutPrefix(dev, "LABEL=")
+	if !byLabel {
+		_, err := os.Stat(dev)
+		return dev, err
+	}
+	blocks, err := os.ReadDir("/sys/block")
+	if err != nil {
+		return "", err
+	}
+	for _, b := range blocks {
+		path := "/dev/" + b.Name()
+		if l, err := ext4Label(path); err == nil && l == label {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("no block device has the ext4 label %q", label)
+}
+
+// ext4Label reads the volume label of an ext2/3/4 superblock (at byte
+// 1024: magic 0xEF53 at +0x38, 16-byte label at +0x78).
+func ext4Label(dev string) (string, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return "", err
+	}
+	return parseExt4Label(sb)
+}
+
+func parseExt4Label(sb []byte) (string, error) {
+	if len(sb) < 0x88 || sb[0x38] != 0x53 || sb[0x39] != 0xEF {
+		return "", errors.New("not an ext2/3/4 superblock")
+	}
+	l := sb[0x78:0x88]
+	if i := bytes.IndexByte(l, 0); i >= 0 {
+		l = l[:i]
+	}
+	return string(l), nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -149,5 +150,23 @@ func TestToolsRefused(t *testing.T) {
 	}
 	if _, err := FindTools(t.TempDir(), t.TempDir(), ""); err == nil {
 		t.Error("FindTools accepted a directory without the tools manifest")
+	}
+}
+
+// TestExt4Label reads the label of a real mke2fs image (the tools disk's
+// way of being found in a VM whatever order its disks probe in).
+func TestExt4Label(t *testing.T) {
+	if _, err := exec.LookPath("mke2fs"); err != nil {
+		t.Skip("mke2fs not installed (e2fsprogs)")
+	}
+	img := filepath.Join(t.TempDir(), "x.ext4")
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", proto.ToolsLabel, img, "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mke2fs: %v: %s", err, out)
+	}
+	if l, err := ext4Label(img); err != nil || l != proto.ToolsLabel {
+		t.Errorf("label %q, %v; want %q", l, err, proto.ToolsLabel)
+	}
+	if _, err := parseExt4Label(make([]byte, 1024)); err == nil {
+		t.Error("a zero superblock has a label")
 	}
 }

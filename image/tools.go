@@ -276,7 +276,7 @@ func WriteExt4(ctx context.Context, dir, img string) error {
 	tmp := img + ".tmp"
 	os.Remove(tmp)
 	cmd := exec.CommandContext(ctx, "mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-m", "0",
-		"-L", "vcbench-tools", "-d", dir, "-E", "root_owner=0:0", tmp, fmt.Sprintf("%dM", sizeMiB))
+		"-L", proto.ToolsLabel, "-d", dir, "-E", "root_owner=0:0", tmp, fmt.Sprintf("%dM", sizeMiB))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("mke2fs -d %s: %w: %s", dir, err, strings.TrimSpace(string(out)))

@@ -175,6 +175,11 @@ const ToolsManifestPath = "/etc/vcbench/tools.json"
 // read-only disk (ParamTools).
 const ToolsMountPoint = "/tools"
 
+// ToolsLabel is the ext4 volume label of the tools image's disk. ParamTools
+// may name the disk as "LABEL=" + ToolsLabel, so that the guest finds it
+// whatever order its virtio disks probe in.
+const ToolsLabel = "vcbench-tools"
+
 // FlagTools is the agent's flag naming the tools tree to chroot into (the
 // native runtime with `image: tools`); empty: none, unless the agent's own
 // root is the tools image.
