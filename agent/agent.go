@@ -33,7 +33,11 @@ type Config struct {
 	// DataListen is the network workload's raw TCP/UDP server address;
 	// empty means Listen's host and port + proto.DataPortOffset.
 	DataListen string
-	Log        io.Writer
+	// ToolsRoot is the tools image's tree to chroot into for tool
+	// workloads; empty: none, unless the agent's own root is the tools
+	// image (see FindTools).
+	ToolsRoot string
+	Log       io.Writer
 }
 
 // Server is the agent's HTTP server and its metrics.
@@ -47,6 +51,8 @@ type Server struct {
 	duration *prometheus.GaugeVec
 	data     *workload.DataServer // raw network data server; nil until Serve starts it
 	dataErr  error                // why data is nil
+	tools    *Tools               // nil: no tools image
+	toolsWhy string               // why tools is nil, when that is an error
 }
 
 // NewServer builds the server and registers its metrics.
@@ -55,6 +61,11 @@ func NewServer(cfg Config) *Server {
 		cfg.Log = os.Stderr
 	}
 	s := &Server{cfg: cfg, reg: prometheus.NewRegistry()}
+	var err error
+	if s.tools, err = FindTools(cfg.ToolsRoot, cfg.ScratchDir, cfg.DiskPath); err != nil {
+		s.toolsWhy = err.Error()
+		fmt.Fprintf(cfg.Log, "%s%v (tool workloads unavailable)\n", proto.LogPrefix, err)
+	}
 	s.figures = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: proto.MetricWorkloadValue,
 		Help: "Last figure of each built-in workload, in the base unit named by the unit label.",
@@ -119,7 +130,11 @@ func (s *Server) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, err := workload.Run(r.Context(), p, workload.Env{ScratchDir: s.cfg.ScratchDir, DiskPath: s.cfg.DiskPath, Observe: s.observe(p.Kind)})
+	env := workload.Env{ScratchDir: s.cfg.ScratchDir, DiskPath: s.cfg.DiskPath, Observe: s.observe(p.Kind), ToolsWhy: s.toolsWhy}
+	if s.tools != nil {
+		env.Tools = s.tools
+	}
+	res, err := workload.Run(r.Context(), p, env)
 	if err != nil {
 		s.runs.WithLabelValues(string(p.Kind), "error").Inc()
 		writeJSON(w, http.StatusInternalServerError, proto.RunError{Error: err.Error()})

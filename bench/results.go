@@ -152,17 +152,20 @@ func Outcome(ctxErr, runErr error, info RunInfo) (Status, string) {
 
 // RunInfo is run.json.
 type RunInfo struct {
-	RunID          string            `json:"run_id"`
-	Status         Status            `json:"status"`
-	Reason         string            `json:"reason,omitempty"`
-	Start          time.Time         `json:"start"`
-	End            *time.Time        `json:"end,omitempty"`
-	Version        string            `json:"vcbench_version"`
-	GitRevision    string            `json:"git_revision"`
-	PID            int               `json:"pid"`
-	PIDStart       uint64            `json:"pid_start_time"` // with PID, tells a live writer from a recycled pid
-	Host           Host              `json:"host"`
-	QEMUVersion    string            `json:"qemu_version,omitempty"`
+	RunID       string     `json:"run_id"`
+	Status      Status     `json:"status"`
+	Reason      string     `json:"reason,omitempty"`
+	Start       time.Time  `json:"start"`
+	End         *time.Time `json:"end,omitempty"`
+	Version     string     `json:"vcbench_version"`
+	GitRevision string     `json:"git_revision"`
+	PID         int        `json:"pid"`
+	PIDStart    uint64     `json:"pid_start_time"` // with PID, tells a live writer from a recycled pid
+	Host        Host       `json:"host"`
+	QEMUVersion string     `json:"qemu_version,omitempty"`
+	// ToolVersions are the tools image's package versions (package →
+	// Debian version, from dpkg inside the image) when a runtime runs it.
+	ToolVersions   map[string]string `json:"tool_versions,omitempty"`
 	Runtimes       []RuntimeInfo     `json:"runtimes"`
 	Scenario       string            `json:"scenario"`
 	ScenarioSource string            `json:"scenario_source"`

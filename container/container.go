@@ -105,7 +105,7 @@ func (r *Runtime) Describe() map[string]string {
 		"readiness":       readiness,
 		"cgroups":         cg,
 		"namespaces":      ns,
-		"rootfs":          image.Paths{Dir: r.env.ImageDir}.Rootfs() + " (" + root + ")",
+		"rootfs":          image.Paths{Dir: r.env.ImageDir}.RootfsFor(string(r.cfg.ImageName())) + " (" + root + ")",
 		"network":         "veth, one /30 per instance from " + r.alloc.base.String() + ", no default route",
 	}
 	r.harden.describe(d, fmt.Sprintf("vcbench's own classic BPF (x86_64 ABI only; i386 and x32 get the default action), %d instructions, linear as libseccomp's default", r.nInsn))
@@ -197,7 +197,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	}
 	v2, _ := cgroupMode()
 	ic := initConfig{
-		Rootfs:   image.Paths{Dir: r.env.ImageDir}.Rootfs(),
+		Rootfs:   image.Paths{Dir: r.env.ImageDir}.RootfsFor(string(r.cfg.ImageName())),
 		Hostname: r.hostname(spec),
 		Writable: r.cfg.Writable,
 		Scratch:  in.scratch,

@@ -267,7 +267,7 @@ func (r *OCIRuntime) Start(ctx context.Context, spec bench.InstanceSpec) (_ benc
 	}
 	in.wrap = wrap
 	p := ociParams{
-		Rootfs:      image.Paths{Dir: r.env.ImageDir}.Rootfs(),
+		Rootfs:      image.Paths{Dir: r.env.ImageDir}.RootfsFor(string(r.cfg.ImageName())),
 		Writable:    r.cfg.Writable,
 		Hostname:    r.hostname(spec),
 		NetNS:       in.netns,

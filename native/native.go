@@ -22,6 +22,7 @@ import (
 	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/internal/hostcg"
+	"vcbench/image"
 	"vcbench/metrics"
 	"vcbench/scenarios"
 	"vcbench/state"
@@ -50,19 +51,42 @@ func New(cfg scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	if _, err := os.Stat(env.AgentPath); err != nil {
 		return nil, fmt.Errorf("agent binary: %w (run `vcbench images build` or `make build`)", err)
 	}
+	if cfg.ImageName() == scenarios.ImageTools {
+		tree := image.Paths{Dir: env.ImageDir}.ToolsRootfs()
+		if _, err := os.Stat(tree); err != nil {
+			return nil, fmt.Errorf("tools image: %w (run `vcbench images build --tools`)", err)
+		}
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("image tools: the native agent chroots into %s to run the tools, which needs root", tree)
+		}
+	}
 	return &Runtime{cfg: cfg, env: env}, nil
+}
+
+// agentArgs are the agent's arguments: serve on loopback with scratch, and
+// with `image: tools` chroot into the tools tree for tool workloads.
+func (n *Runtime) agentArgs(scratch string) []string {
+	args := proto.ServeArgs("127.0.0.1:0", scratch)
+	if n.cfg.ImageName() == scenarios.ImageTools {
+		args = append(args, "-"+proto.FlagTools, image.Paths{Dir: n.env.ImageDir}.ToolsRootfs())
+	}
+	return args
 }
 
 // Kind is native.
 func (n *Runtime) Kind() scenarios.RuntimeKind { return scenarios.Native }
 
-// Describe records the pinning and where CPU time is read.
+// Describe records the pinning, the image and where CPU time is read.
 func (n *Runtime) Describe() map[string]string {
 	v2, _ := hostcg.Mode()
-	return map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)",
+	d := map[string]string{"cpus": cpuList(n.cfg.VCPUs), "memory_limit": "none (host process)",
 		"cpu_time_source": "instance cgroup (no limits): " + hostcg.CPUTimeSource(v2),
 		"readiness":       "the agent's ready line on its stdout, then /healthz",
 		"seccomp":         "none", "capabilities": "vcbench's own (a host process)"}
+	if n.cfg.ImageName() == scenarios.ImageTools {
+		d["image"] = "tools (chroot into " + image.Paths{Dir: n.env.ImageDir}.ToolsRootfs() + ")"
+	}
+	return d
 }
 
 func cpuList(vcpus int) string {
@@ -136,7 +160,7 @@ func (n *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		return fail(err)
 	}
 	inst.cg = cg
-	cmd := exec.Command(n.env.AgentPath, proto.ServeArgs("127.0.0.1:0", scratch)...)
+	cmd := exec.Command(n.env.AgentPath, n.agentArgs(scratch)...)
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()

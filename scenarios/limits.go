@@ -174,6 +174,9 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	if r.Hardening != "" && !r.Hardening.Valid() {
 		return "hardening", notAllowed(r.Hardening, Hardenings)
 	}
+	if r.Image != "" && !r.Image.Valid() {
+		return "image", notAllowed(r.Image, Images)
+	}
 	if nets := NetworksFor(r.Kind); r.Network != "" && !contains(nets, r.Network) {
 		return "network", notAllowed(r.Network, nets)
 	}

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"vcbench/workload"
+	"vcbench/workload/tools"
 )
 
 //go:embed builtin/*.yaml
@@ -329,6 +330,13 @@ func (w *WorkloadConfig) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	if err := n.Decode(&w.Params); err != nil {
+		// A size or duration of a tool's parameters that does not decode.
+		var ve *tools.ValueError
+		if errors.As(err, &ve) {
+			e := &Error{Line: ve.Line, Col: ve.Col, Msg: ve.Msg}
+			e.Field = valueAt(n, e)
+			return e
+		}
 		return err
 	}
 	w.pos = pos
@@ -371,16 +379,18 @@ func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
 
 // runtimeKeys says which runtime keys each kind takes (common ones aside).
 var runtimeKeys = map[RuntimeKind][]string{
-	Native:    {}, // a host process: pinned to vcpus, never memory-limited
-	Container: {"memory_mib", "hostname", "user_ns", "writable_rootfs", "network", "hardening"},
-	OCICrun:   {"memory_mib", "hostname", "writable_rootfs", "network", "hardening"},
-	OCIRunc:   {"memory_mib", "hostname", "writable_rootfs", "network", "hardening"},
-	OCIRunsc:  {"memory_mib", "hostname", "writable_rootfs", "network", "hardening", "platform"},
+	Native:    {"image"}, // a host process: pinned to vcpus, never memory-limited
+	Container: {"memory_mib", "image", "hostname", "user_ns", "writable_rootfs", "network", "hardening"},
+	OCICrun:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
+	OCIRunc:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
+	OCIRunsc:  {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening", "platform"},
 	VM:        {"memory_mib", "accel", "machine", "network"},
 	Docker:    {"memory_mib", "hostname", "network"},
 	Podman:    {"memory_mib", "hostname", "network"},
 }
 
+// image is not common: the engines (docker, podman) import the minimal
+// tree only, and VMs attach the tools disk only where vm/ does.
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
 // rtType is RuntimeConfig's type, for its YAML keys.
@@ -436,7 +446,7 @@ func (s *Scenario) validate() error {
 		if key, err := w.Params.Validate(); err != nil {
 			return w.pos.errorf(key, field+"."+key, "%v", err)
 		}
-		for key := range w.pos.keys {
+		for _, key := range sortedKeys(w.pos.keys) {
 			if !workload.Applies(w.Kind, key) {
 				return w.pos.errorf(key, field+"."+key, "does not apply to workload %s (allowed: %s)",
 					w.Kind, strings.Join(workload.AllowedKeys(w.Kind), ", "))
@@ -452,10 +462,26 @@ func (s *Scenario) validate() error {
 				return w.pos.errorf("size_mib", field+".size_mib", "runtime %s: %v", r.RuntimeName(), err)
 			}
 		}
+		if w.Kind.NeedsTools() {
+			for j, r := range s.Runtimes {
+				if r.ImageName() != ImageTools {
+					return w.pos.errorf("kind", field+".kind", "%s runs a tool of the tools image, but runtime %s runs image %s (set `image: tools` in runtimes[%d])",
+						w.Kind, r.RuntimeName(), r.ImageName(), j)
+				}
+			}
+		}
 	}
 	if d := s.Density; d != nil {
 		if err := d.validate(); err != nil {
 			return err
+		}
+		if d.Workload.NeedsTools() {
+			for j, r := range s.Runtimes {
+				if r.ImageName() != ImageTools {
+					return d.pos.errorf("workload", "density.workload", "%s runs a tool of the tools image, but runtime %s runs image %s (set `image: tools` in runtimes[%d])",
+						d.Workload, r.RuntimeName(), r.ImageName(), j)
+				}
+			}
 		}
 		for _, rt := range sortedKeys(d.MaxInstances) {
 			if !names[rt] {
@@ -556,6 +582,9 @@ func (r *RuntimeConfig) validate(field string) error {
 	if r.pos.has("machine") && r.Machine == "" {
 		return r.pos.errorf("machine", field+".machine", "%v", notAllowed(r.Machine, Machines))
 	}
+	if r.pos.has("image") && r.Image == "" {
+		return r.pos.errorf("image", field+".image", "%v", notAllowed(r.Image, Images))
+	}
 	if r.pos.has("network") && r.Network == "" {
 		return r.pos.errorf("network", field+".network", "%v", notAllowed(r.Network, NetworksFor(r.Kind)))
 	}
@@ -615,6 +644,7 @@ func (s *Scenario) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	if err := n.Decode((*plain)(s)); err != nil {
+		locateWorkloadField(n, err)
 		return err
 	}
 	s.pos = pos
@@ -641,6 +671,35 @@ func (s *Scenario) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// locateWorkloadField prefixes the field of a value error inside a
+// workload entry (a tool's size or duration, which knows its key but not
+// its entry) with the entry: "bs" becomes "workloads[2].bs".
+func locateWorkloadField(top *yaml.Node, err error) {
+	var e *Error
+	if !errors.As(err, &e) || e.Field == "" || strings.ContainsAny(e.Field, ".[") {
+		return
+	}
+	if top.Kind == yaml.AliasNode && top.Alias != nil {
+		top = top.Alias
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "workloads" {
+			continue
+		}
+		for j, el := range top.Content[i+1].Content {
+			if el.Kind == yaml.AliasNode && el.Alias != nil {
+				el = el.Alias
+			}
+			for k := 0; k+1 < len(el.Content); k += 2 {
+				if v := el.Content[k+1]; el.Content[k].Value == e.Field && v.Line == e.Line && v.Column == e.Col {
+					e.Field = fmt.Sprintf("workloads[%d].%s", j, e.Field)
+					return
+				}
+			}
+		}
+	}
 }
 
 // UnmarshalYAML decodes the time-outs, rejecting unknown keys.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/workload"
 )
 
@@ -170,6 +171,33 @@ func (n Network) Valid() bool {
 	return false
 }
 
+// Image is the image a runtime's instances run (scenario key `image`).
+type Image string
+
+// Images. ImageMinimal (the default) is the agent with busybox: it keeps
+// startup figures small. ImageTools is the Debian tree with the
+// third-party tools (`vcbench images build --tools`): the container and
+// OCI root filesystem, the tree the native agent chroots into, a VM's
+// read-only ext4 disk. Tool workloads (fio, sysbench, stress-ng) need it.
+const (
+	ImageMinimal Image = proto.ImageMinimal
+	ImageTools   Image = proto.ImageTools
+)
+
+// Images lists every image setting.
+var Images = []Image{ImageMinimal, ImageTools}
+
+// Valid reports whether i is a known image.
+func (i Image) Valid() bool { return contains(Images, i) }
+
+// ImageName is the runtime's image, ImageMinimal when unset.
+func (r RuntimeConfig) ImageName() Image {
+	if r.Image == "" {
+		return ImageMinimal
+	}
+	return r.Image
+}
+
 // Scenario is one validated scenario file.
 type Scenario struct {
 	Name        string           `yaml:"name"`
@@ -215,6 +243,8 @@ type RuntimeConfig struct {
 	Name      string `yaml:"name"`
 	VCPUs     int    `yaml:"vcpus"`
 	MemoryMiB int    `yaml:"memory_mib"`
+	// Image is what the instances run (default ImageMinimal).
+	Image Image `yaml:"image"`
 
 	// Container, OCI and engine (docker, podman) runtimes. Hostname defaults to the instance's name
 	// (InstanceName); see ValidHostname.

@@ -5,6 +5,8 @@ package workload
 import (
 	"fmt"
 	"sort"
+
+	"vcbench/workload/tools"
 )
 
 // Kind names a built-in workload.
@@ -18,10 +20,19 @@ const (
 	Fork    Kind = "fork"
 	Disk    Kind = "disk"
 	Network Kind = "network"
+	// The third-party tools of the tools image (see workload/tools), run
+	// by the agent inside the instance.
+	Fio      Kind = "fio"
+	Sysbench Kind = "sysbench"
+	StressNG Kind = "stress-ng"
 )
 
 // Kinds lists every workload in report order.
-var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network}
+var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network, Fio, Sysbench, StressNG}
+
+// NeedsTools reports whether workload k runs a tool of the tools image, so
+// that its runtime must run `image: tools`.
+func (k Kind) NeedsTools() bool { return k == Fio || k == Sysbench || k == StressNG }
 
 // Params are a workload's parameters. Zero means "the default"; which fields
 // apply to which workload is in Applies.
@@ -38,16 +49,21 @@ type Params struct {
 	// Ops is the number of random 4 KiB operations (disk) or request/response
 	// round trips (network).
 	Ops int `yaml:"ops" json:"ops,omitempty"`
+	// Params are the tool workloads' parameters (fio's rw, bs, ...).
+	tools.Params `yaml:",inline"`
 }
 
 // applies says which parameter (by YAML key) each workload takes.
 var applies = map[Kind][]string{
-	CPU:     {"iterations", "threads"},
-	Memory:  {"iterations", "size_mib"},
-	Syscall: {"iterations"},
-	Fork:    {"iterations"},
-	Disk:    {"size_mib", "ops"},
-	Network: {"size_mib", "ops"},
+	CPU:      {"iterations", "threads"},
+	Memory:   {"iterations", "size_mib"},
+	Syscall:  {"iterations"},
+	Fork:     {"iterations"},
+	Disk:     {"size_mib", "ops"},
+	Network:  {"size_mib", "ops"},
+	Fio:      {"rw", "bs", "iodepth", "numjobs", "size", "direct", "runtime", "ioengine"},
+	Sysbench: {"test", "threads", "runtime", "bs", "size", "mode", "max_prime"},
+	StressNG: {"stressors", "workers", "runtime"},
 }
 
 // Applies reports whether the parameter key is meaningful for workload k.
@@ -107,7 +123,7 @@ func (p Params) Validate() (string, error) {
 			return c.key, fmt.Errorf("%d is above %d (allowed: 0..%d, 0 for the default)", c.v, c.max, c.max)
 		}
 	}
-	return "", nil
+	return p.Params.Validate()
 }
 
 // Metric is one figure a workload produced.

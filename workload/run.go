@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"vcbench/workload/tools"
 )
 
 // Env is what a workload may use of its surroundings.
@@ -18,6 +20,11 @@ type Env struct {
 	Observe func(op string, d time.Duration)
 	// Resources, when set, replaces what ReadResources would read (tests).
 	Resources *Resources
+	// Tools runs the tools image's programs; nil when the instance runs
+	// the minimal image (tool workloads are then refused).
+	Tools tools.Runner
+	// ToolsWhy says why Tools is nil, for that refusal.
+	ToolsWhy string
 }
 
 // Run executes one agent-side workload with fixed work and returns its figures.
@@ -43,6 +50,8 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 		res, err = runFork(ctx, p)
 	case Disk:
 		res, err = runDisk(ctx, p, env, r)
+	case Fio, Sysbench, StressNG:
+		res, err = runTool(ctx, p, env, r)
 	case Network:
 		return nil, fmt.Errorf("network runs from the harness against /net/*, not through /run")
 	default:

@@ -14,6 +14,9 @@ const (
 	ParamIP      = "ip"     // CIDR address of the guest's eth0
 	ParamGateway = "gw"     // the guest's default route
 	ParamDisk    = "disk"   // block device for the disk workload (as FlagDisk)
+	// ParamTools is the block device of the tools image (ext4, read-only)
+	// that the agent mounts at ToolsMountPoint and chroots into.
+	ParamTools = "tools"
 )
 
 // KernelParams are the agent's settings on a VM's kernel command line; an
@@ -23,16 +26,17 @@ type KernelParams struct {
 	IP      string // ParamIP
 	Gateway string // ParamGateway
 	Disk    string // ParamDisk
+	Tools   string // ParamTools
 }
 
 // KernelParam is one kernel command-line word: vcbench.key=value.
 func KernelParam(key, value string) string { return KernelParamPrefix + key + "=" + value }
 
 // Words returns the parameters as kernel command-line words, in a fixed
-// order (listen, ip, gw, disk), leaving off empty ones.
+// order (listen, ip, gw, disk, tools), leaving off empty ones.
 func (p KernelParams) Words() []string {
 	var w []string
-	for _, kv := range [...][2]string{{ParamListen, p.Listen}, {ParamIP, p.IP}, {ParamGateway, p.Gateway}, {ParamDisk, p.Disk}} {
+	for _, kv := range [...][2]string{{ParamListen, p.Listen}, {ParamIP, p.IP}, {ParamGateway, p.Gateway}, {ParamDisk, p.Disk}, {ParamTools, p.Tools}} {
 		if kv[1] != "" {
 			w = append(w, KernelParam(kv[0], kv[1]))
 		}
@@ -64,6 +68,8 @@ func ParseKernelParams(cmdline string) KernelParams {
 			p.Gateway = v
 		case ParamDisk:
 			p.Disk = v
+		case ParamTools:
+			p.Tools = v
 		}
 	}
 	return p

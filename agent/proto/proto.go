@@ -163,3 +163,36 @@ type DataPorts struct {
 	UDP   int    `json:"udp"`
 	Token string `json:"token"`
 }
+
+// The images a runtime can run (scenario key `image`): the minimal one
+// (agent + busybox) and the tools image (a Debian tree with the
+// third-party benchmarks).
+const (
+	ImageMinimal = "minimal"
+	ImageTools   = "tools"
+)
+
+// ToolsManifestPath is the file in the tools image that describes it (JSON:
+// suite, mirror, package versions). The image builder writes it; the agent
+// reads it, and an agent whose own root holds it runs tools without chroot
+// (a container whose rootfs is the tools image).
+const ToolsManifestPath = "/etc/vcbench/tools.json"
+
+// ToolsMountPoint is where the agent of a VM mounts the tools image's
+// read-only disk (ParamTools).
+const ToolsMountPoint = "/tools"
+
+// ToolsLabel is the ext4 volume label of the tools image's disk. ParamTools
+// may name the disk as "LABEL=" + ToolsLabel, so that the guest finds it
+// whatever order its virtio disks probe in.
+const ToolsLabel = "vcbench-tools"
+
+// FlagTools is the agent's flag naming the tools tree to chroot into (the
+// native runtime with `image: tools`); empty: none, unless the agent's own
+// root is the tools image.
+const FlagTools = "tools"
+
+// ToolsExecCommand is the agent's hidden first argument that makes it the
+// chroot helper: `vcbench-agent tools-exec ROOT SCRATCH DIR -- ARGV...`
+// (see agent.ToolsExecMain).
+const ToolsExecCommand = "tools-exec"

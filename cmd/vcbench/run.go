@@ -224,6 +224,9 @@ func runScenario(cmd *cobra.Command, name string, o *runOptions) error {
 	}
 	for _, r := range sc.Runtimes {
 		info.Runtimes = append(info.Runtimes, bench.RuntimeInfo{Name: r.RuntimeName(), Kind: string(r.Kind), VCPUs: r.VCPUs, MemoryMiB: r.MemoryMiB})
+		if r.ImageName() == scenarios.ImageTools && info.ToolVersions == nil {
+			info.ToolVersions = image.Paths{Dir: env.ImageDir}.ToolVersions()
+		}
 	}
 	store, err := bench.Create(o.out, info)
 	if err != nil {

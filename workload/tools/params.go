@@ -1,0 +1,255 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Params are the tool workloads' parameters. They sit flat beside
+// workload.Params' keys in a scenario's workload entry; which keys apply
+// to which tool is workload.Applies' business. Zero means the tool's
+// default.
+type Params struct {
+	// fio (and sysbench's block size and total size).
+	RW       string   `yaml:"rw" json:"rw,omitempty"`             // fio's rw: read, write, randread, randwrite, rw, randrw
+	BS       Size     `yaml:"bs" json:"bs,omitempty"`             // block size, bytes ("4k", "1MiB" in YAML)
+	IODepth  int      `yaml:"iodepth" json:"iodepth,omitempty"`   // fio's iodepth
+	NumJobs  int      `yaml:"numjobs" json:"numjobs,omitempty"`   // fio's numjobs
+	Size     Size     `yaml:"size" json:"size,omitempty"`         // file (fio, sysbench fileio) or total (sysbench memory) size, bytes
+	Direct   *bool    `yaml:"direct" json:"direct,omitempty"`     // O_DIRECT (fio); default true
+	Runtime  Duration `yaml:"runtime" json:"runtime,omitempty"`   // how long the tool runs
+	IOEngine string   `yaml:"ioengine" json:"ioengine,omitempty"` // fio's ioengine
+
+	// sysbench.
+	Test     string `yaml:"test" json:"test,omitempty"`           // cpu, memory, fileio
+	Mode     string `yaml:"mode" json:"mode,omitempty"`           // fileio's --file-test-mode
+	MaxPrime int    `yaml:"max_prime" json:"max_prime,omitempty"` // cpu's --cpu-max-prime
+
+	// stress-ng.
+	Stressors []string `yaml:"stressors" json:"stressors,omitempty"`
+	Workers   int      `yaml:"workers" json:"workers,omitempty"` // instances of each stressor
+
+	// iperf3 and redis-benchmark (clients on the host).
+	Streams   int  `yaml:"streams" json:"streams,omitempty"`       // iperf3 -P
+	Clients   int  `yaml:"clients" json:"clients,omitempty"`       // redis-benchmark -c
+	Requests  int  `yaml:"requests" json:"requests,omitempty"`     // redis-benchmark -n
+	ValueSize Size `yaml:"value_size" json:"value_size,omitempty"` // redis-benchmark -d
+}
+
+// Limits of the parameters (each at least 0, where 0 is the default).
+const (
+	MaxBS       = 64 << 20
+	MaxSize     = 1 << 40
+	MaxIODepth  = 4096
+	MaxNumJobs  = 256
+	MaxRuntime  = time.Hour
+	MaxMaxPrime = 1 << 24
+	MaxWorkers  = 256
+	MaxStreams  = 128
+	MaxClients  = 10000
+	MaxRequests = 1 << 30
+	MaxValue    = 64 << 20
+)
+
+// Size is a byte count; YAML and JSON take a number of bytes or a string
+// with a binary suffix as fio writes them ("4k", "4KiB", "1m", "2G").
+type Size int64
+
+var sizeRE = regexp.MustCompile(`^\s*([0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*$`)
+
+// ParseSize reads "4096", "4k", "4KiB", "1M", "2g" (suffixes are powers of 1024).
+func ParseSize(s string) (Size, error) {
+	m := sizeRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size such as 4096, 4k or 1MiB", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	shift := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[strings.ToLower(m[2])]
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return Size(n << shift), nil
+}
+
+// UnmarshalYAML takes a number of bytes or a size string.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return &ValueError{Line: n.Line, Col: n.Column, Msg: err.Error()}
+	}
+	*s = v
+	return nil
+}
+
+// UnmarshalJSON takes a number of bytes or a size string.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		v, err := ParseSize(str)
+		*s = v
+		return err
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("size: %w", err)
+	}
+	*s = Size(n)
+	return nil
+}
+
+// ValueError is a YAML value that does not decode (a bad size or
+// duration), located at its node so that the scenario loader can point at it.
+type ValueError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *ValueError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+
+// Duration is a time.Duration written as "10s" in YAML and JSON.
+type Duration struct{ D time.Duration }
+
+// UnmarshalYAML reads "10s"; it must be above zero (leave the key out for the default).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v <= 0 {
+		return &ValueError{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf("%q is not a duration above 0 such as 10s (leave the key out for the default)", n.Value)}
+	}
+	d.D = v
+	return nil
+}
+
+// MarshalYAML writes the duration as text.
+func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
+
+// MarshalJSON writes the duration as text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.D.String()) }
+
+// UnmarshalJSON reads the duration as text.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as 10s", s)
+	}
+	d.D = v
+	return nil
+}
+
+// IsZero lets omitempty leave an unset duration out.
+func (d Duration) IsZero() bool { return d.D == 0 }
+
+// seconds is the runtime in whole seconds (at least 1), or def when unset.
+func (d Duration) seconds(def time.Duration) int {
+	v := d.D
+	if v == 0 {
+		v = def
+	}
+	return max(1, int((v+time.Second/2)/time.Second))
+}
+
+func orInt(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func orSize(v, def Size) Size {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// rangeCheck is one numeric parameter's bounds check.
+type rangeCheck struct {
+	key    string
+	v, max int64
+}
+
+func checkRanges(cs ...rangeCheck) (string, error) {
+	for _, c := range cs {
+		if c.v < 0 {
+			return c.key, fmt.Errorf("%d is below 0 (allowed: 0..%d, 0 for the default)", c.v, c.max)
+		}
+		if c.v > c.max {
+			return c.key, fmt.Errorf("%d is above %d (allowed: 0..%d, 0 for the default)", c.v, c.max, c.max)
+		}
+	}
+	return "", nil
+}
+
+func oneOf(key, v string, allowed []string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return "", nil
+		}
+	}
+	return key, fmt.Errorf("%q is not allowed (allowed: %s)", v, strings.Join(allowed, ", "))
+}
+
+// Validate checks the ranges and choices of every parameter (whichever
+// tool they are for) and returns the YAML key at fault with the error.
+func (p Params) Validate() (string, error) {
+	if p.Runtime.D < 0 || p.Runtime.D > MaxRuntime {
+		return "runtime", fmt.Errorf("%v is outside 0..%v", p.Runtime.D, MaxRuntime)
+	}
+	if key, err := checkRanges(
+		rangeCheck{"bs", int64(p.BS), MaxBS},
+		rangeCheck{"iodepth", int64(p.IODepth), MaxIODepth},
+		rangeCheck{"numjobs", int64(p.NumJobs), MaxNumJobs},
+		rangeCheck{"size", int64(p.Size), MaxSize},
+		rangeCheck{"max_prime", int64(p.MaxPrime), MaxMaxPrime},
+		rangeCheck{"workers", int64(p.Workers), MaxWorkers},
+		rangeCheck{"streams", int64(p.Streams), MaxStreams},
+		rangeCheck{"clients", int64(p.Clients), MaxClients},
+		rangeCheck{"requests", int64(p.Requests), MaxRequests},
+		rangeCheck{"value_size", int64(p.ValueSize), MaxValue},
+	); err != nil {
+		return key, err
+	}
+	for _, c := range []struct {
+		key, v  string
+		allowed []string
+	}{
+		{"rw", p.RW, FioRWs},
+		{"ioengine", p.IOEngine, FioEngines},
+		{"test", p.Test, SysbenchTests},
+		{"mode", p.Mode, SysbenchFileModes},
+	} {
+		if key, err := oneOf(c.key, c.v, c.allowed); err != nil {
+			return key, err
+		}
+	}
+	if p.BS > 0 && p.BS%512 != 0 && p.Direct != nil && *p.Direct {
+		return "bs", fmt.Errorf("%d bytes is not a multiple of 512, as O_DIRECT needs", p.BS)
+	}
+	seen := map[string]bool{}
+	for i, s := range p.Stressors {
+		if !IsStressor(s) {
+			return "stressors", fmt.Errorf("stressors[%d]: %q is not a stressor of stress-ng %s (see `stress-ng --stressors`)", i, s, StressNGVersion)
+		}
+		if seen[s] {
+			return "stressors", fmt.Errorf("stressors[%d]: %q is listed twice", i, s)
+		}
+		seen[s] = true
+	}
+	return "", nil
+}
