@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
 
 	"vcbench/agent/proto"
 )
@@ -171,7 +175,14 @@ func bootstrapTools(ctx context.Context, p Paths, mirror string, pkgs []string, 
 	if err != nil {
 		return info, err
 	}
-	defer os.RemoveAll(tmp) // after a swap it holds the old tree
+	// After a swap tmp holds the old tree. Nothing may stay mounted in a
+	// tree that is removed or shipped: debootstrap mounts /proc (and more)
+	// in its target and, when a package's script leaves a process or the
+	// machine is busy, does not always unmount it.
+	defer func() {
+		unmountUnder(tmp)
+		os.RemoveAll(tmp)
+	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return info, err
 	}
@@ -179,7 +190,11 @@ func bootstrapTools(ctx context.Context, p Paths, mirror string, pkgs []string, 
 	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+strings.Join(pkgs, ","), ToolsSuite, tmp, mirror)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if uerr := unmountUnder(tmp); uerr != nil {
+		return info, fmt.Errorf("debootstrap left mounts in %s: %w", tmp, uerr)
+	}
+	if err != nil {
 		return info, fmt.Errorf("debootstrap %s into %s: %w (see its log in %s)", ToolsSuite, tmp, err, filepath.Join(tmp, "debootstrap", "debootstrap.log"))
 	}
 	info.BuildSeconds = time.Since(start).Seconds()
@@ -409,4 +424,31 @@ func ParseDeb822Sources(text string) []AptSource {
 		}
 	}
 	return out
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first, and
+// says which it could not.
+func unmountUnder(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	mounts, err := procfs.GetMounts()
+	if err != nil {
+		return fmt.Errorf("read mounts: %w", err)
+	}
+	var under []string
+	for _, m := range mounts {
+		if m.MountPoint == abs || strings.HasPrefix(m.MountPoint, abs+"/") {
+			under = append(under, m.MountPoint)
+		}
+	}
+	sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) })
+	var errs []error
+	for _, mp := range under {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
 }

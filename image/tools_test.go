@@ -8,6 +8,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"vcbench/internal/testenv"
 )
 
 func TestParseAptSources(t *testing.T) {
@@ -99,5 +103,27 @@ func TestWriteExt4(t *testing.T) {
 	}
 	if _, err := os.Stat(img + ".tmp"); err == nil {
 		t.Error("WriteExt4 left its temporary file")
+	}
+}
+
+// TestUnmountUnder: a mount left in a tree (debootstrap's /proc) is
+// detached before the tree is swapped in or removed.
+func TestUnmountUnder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Require(t, "needs root to mount")
+	}
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "proc")
+	os.Mkdir(sub, 0o755)
+	if err := unix.Mount("proc", sub, "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(sub, unix.MNT_DETACH)
+	if err := unmountUnder(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile("/proc/self/mounts")
+	if strings.Contains(string(b), sub) {
+		t.Errorf("%s still mounted after unmountUnder", sub)
 	}
 }
