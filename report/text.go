@@ -29,7 +29,7 @@ var ui = map[string]msg{
 	"trialword":           {"trial", "시행"},
 	"cause":               {"Cause", "원인"},
 	"alltrials":           {"all", "전체"},
-	"nofont":          {"Charts are in English: %v (install Debian's fonts-nanum).", "차트는 영어로 그렸습니다: %v (데비안 fonts-nanum 패키지를 설치하세요)."},
+	"nofont":              {"Charts are in English: %v (install Debian's fonts-nanum).", "차트는 영어로 그렸습니다: %v (데비안 fonts-nanum 패키지를 설치하세요)."},
 	"missingcause":        {"no figure of this workload in any trial", "어느 시행에서도 이 워크로드의 수치가 없음"},
 	"firstword":           {"first", "첫 번째"},
 	"replaced":            {"%s was replaced by a fresh instance for the trial's remaining workloads", "시행의 남은 워크로드는 %s 대신 새 인스턴스에서 실행됨"},
