@@ -557,6 +557,7 @@ td[title]::after { content: " ?"; font-size: .75em; vertical-align: super; color
 #findings li { margin: .35em 0; }
 #findings a { font-size: .85em; white-space: nowrap; }
 #failures { border-left: 4px solid #c0392b; padding-left: 1em; }
+table.failures td:nth-child(-n+3), table.failures th:nth-child(-n+3) { white-space: nowrap; overflow-wrap: normal; }
 #warnings { border-left: 4px solid #d68910; padding-left: 1em; }
 details { border: 1px solid #ddd; border-radius: 4px; margin: .6em 0; padding: .2em .8em; }
 details > summary { cursor: pointer; font-weight: 600; font-size: 1.1em; padding: .3em 0; }
