@@ -13,7 +13,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.gitRevision=$(REVISION)
 APT_PACKAGES := qemu-system-x86 qemu-utils crun runc runsc busybox-static iproute2 docker.io podman \
-	prometheus prometheus-pushgateway chromium ca-certificates \
+	prometheus prometheus-pushgateway chromium fonts-nanum ca-certificates \
 	linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils \
 	debootstrap e2fsprogs
 # The tools' host packages are not needed: every runtime, native included,

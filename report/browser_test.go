@@ -243,7 +243,7 @@ JSON.stringify({
     filled: [...f.querySelectorAll("svg path")].filter(p => { const c = getComputedStyle(p).fill; return c && c !== "none" && c !== "rgb(255, 255, 255)"; }).length,
     width: f.querySelector("svg") ? f.querySelector("svg").getBoundingClientRect().width : 0,
   })),
-  ids: ["findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "density", "views", "environment"].filter(id => document.getElementById(id)),
+  ids: ["findings", "chart-overview", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "density", "views", "environment"].filter(id => document.getElementById(id)),
 })`
 
 // TestBrowserRendersOffline opens index.html from file:// in headless
@@ -264,23 +264,28 @@ func TestBrowserRendersOffline(t *testing.T) {
 		art = t.TempDir()
 	}
 	tests := []struct {
-		fixture, out string
-		ids          []string // banner and table ids the page must have
+		fixture, out, lang string
+		ids                []string // banner and table ids the page must have
 	}{
-		{"run-a", "report", []string{"findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
-		{"run-fail", "report-fail", []string{"findings", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
-		{"density", "report-density", []string{"findings", "warnings", "tcg-banner", "details", "density", "environment"}},
+		{"run-a", "report", LangEnglish, []string{"findings", "chart-overview", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
+		{"run-fail", "report-fail", LangEnglish, []string{"findings", "chart-overview", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
+		{"density", "report-density", LangEnglish, []string{"findings", "warnings", "tcg-banner", "details", "density", "environment"}},
+		// Korean all the way: the charts' text is Hangul outlines.
+		{"run-fail", "report-fail-ko", LangKorean, []string{"findings", "chart-overview", "failures", "warnings", "tcg-banner", "details", "summary-startup", "ratios-cpu", "views", "environment"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.fixture, func(t *testing.T) {
-			browserCheck(t, bin, art, tc.fixture, tc.out, tc.ids)
+		t.Run(tc.out, func(t *testing.T) {
+			if _, err := loadHangulFont(DefaultHangulFont); err != nil && tc.lang == LangKorean {
+				testenv.Require(t, "no Hangul font (Debian package fonts-nanum): %v", err)
+			}
+			browserCheck(t, bin, art, tc.fixture, tc.out, tc.lang, tc.ids)
 		})
 	}
 }
 
-func browserCheck(t *testing.T, bin, art, fixture, outName string, wantIDs []string) {
+func browserCheck(t *testing.T, bin, art, fixture, outName, lang string, wantIDs []string) {
 	out := filepath.Join(art, outName)
-	index, err := Write(readRun(t, fixture), out, Options{})
+	index, err := Write(readRun(t, fixture), out, Options{Lang: lang})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -58,16 +57,17 @@ func seriesColor(i int) color.Color { return seriesColors[i%len(seriesColors)] }
 
 var sansFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
 
-// newPlot returns a plot whose text is set in Liberation Sans.
-func newPlot(title string) *plot.Plot {
+// newPlot returns a plot whose text is set in the look's font
+// (Liberation Sans, or a Hangul font for Korean).
+func newPlot(l chartLook, title string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font = font.From(sansFont, 13)
+	l.style(&p.Title.TextStyle, 13)
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font = font.From(sansFont, 11)
-		a.Tick.Label.Font = font.From(sansFont, 10)
+		l.style(&a.Label.TextStyle, 11)
+		l.style(&a.Tick.Label, 10)
 	}
-	p.Legend.TextStyle.Font = font.From(sansFont, 10)
+	l.style(&p.Legend.TextStyle, 10)
 	return p
 }
 
@@ -115,9 +115,18 @@ func (s swatch) Thumbnail(c *draw.Canvas) {
 	c.FillPolygon(s.fill, pts)
 }
 
-// renderCharts draws every family.
+// renderCharts draws the overview and every family, in the model's
+// language when its charts can be (see chartLookOf).
 func renderCharts(m *Model, png bool) ([]Chart, error) {
+	l, _ := chartLookOf(m) // warningItems says why Korean fell back
 	var out []Chart
+	if drawFn, h := overviewChart(m, l); drawFn != nil {
+		ch := Chart{ID: overviewID, Family: &Family{ID: overviewID, Kind: overviewID}, Title: l.t("ov_title")}
+		if err := ch.render(drawFn, h, png, l); err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
 	for i := range m.Families {
 		f := &m.Families[i]
 		var h vg.Length = chartH
@@ -125,11 +134,11 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 		var drawFn func(c draw.Canvas)
 		switch f.Kind {
 		case "startup-box":
-			drawFn, h = startupBox(f, m.colorOf)
+			drawFn, h = startupBox(f, m.colorOf, l)
 		case "startup-phases":
-			drawFn, h = phasesChart(f)
+			drawFn, h = phasesChart(f, l)
 		default:
-			drawFn, h, err = groupedBars(f, m.colorOf)
+			drawFn, h, err = groupedBars(f, m.colorOf, l)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", f.ID, err)
@@ -137,16 +146,16 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 		if drawFn == nil {
 			continue
 		}
-		ch := Chart{ID: f.ID, Family: f, Title: chartTitle(f)}
-		if err := ch.render(drawFn, h, png); err != nil {
+		ch := Chart{ID: f.ID, Family: f, Title: chartTitle(f, l)}
+		if err := ch.render(drawFn, h, png, l); err != nil {
 			return nil, err
 		}
 		out = append(out, ch)
 	}
-	for _, dc := range densityCharts(m) {
-		drawFn, h := dc.draw(m.colorOf)
+	for _, dc := range densityCharts(m, l) {
+		drawFn, h := dc.draw(m.colorOf, l)
 		ch := Chart{ID: dc.id, Family: &Family{ID: dc.id, Kind: dc.id, Workload: DensityWorkload, Unit: dc.unit}, Title: dc.title}
-		if err := ch.render(drawFn, h, png); err != nil {
+		if err := ch.render(drawFn, h, png, l); err != nil {
 			return nil, err
 		}
 		out = append(out, ch)
@@ -156,9 +165,13 @@ func renderCharts(m *Model, png bool) ([]Chart, error) {
 
 // render draws the chart as SVG, and as PNG when png is set, at the
 // report's width and height h.
-func (ch *Chart) render(drawFn func(draw.Canvas), h vg.Length, png bool) error {
+func (ch *Chart) render(drawFn func(draw.Canvas), h vg.Length, png bool, l chartLook) error {
 	var err error
-	if ch.SVG, err = renderSVG(drawFn, chartW, h); err != nil {
+	render := renderSVG
+	if l.outline {
+		render = renderOutlinedSVG
+	}
+	if ch.SVG, err = render(drawFn, chartW, h); err != nil {
 		return fmt.Errorf("chart %s: svg: %w", ch.ID, err)
 	}
 	if png {
@@ -179,6 +192,13 @@ func renderSVG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// renderOutlinedSVG draws text as glyph outlines (see outlineCanvas).
+func renderOutlinedSVG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
+	c := newOutlineCanvas(w, h)
+	drawFn(draw.New(c))
+	return c.bytes()
+}
+
 func renderPNG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
 	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI), vgimg.UseBackgroundColor(color.White))
 	drawFn(draw.New(c))
@@ -189,36 +209,39 @@ func renderPNG(drawFn func(draw.Canvas), w, h vg.Length) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// chartTitle is the English chart title (the chart fonts have no Hangul).
-func chartTitle(f *Family) string {
+// chartTitle is the chart's title in the look's language.
+func chartTitle(f *Family, l chartLook) string {
 	switch f.Kind {
 	case "startup-box":
-		return "Startup: launch → agent ready, each runtime on its own scale"
+		if _, ok := f.Stats[bench.MetricRuntimeReady]; ok {
+			return l.t("t_startup_both")
+		}
+		return l.t("t_startup")
 	case "startup-phases":
-		return "Startup phases (median time since launch)"
+		return l.t("t_phases")
 	case "host-cpu":
-		return "Host CPU time per instance, by workload"
+		return l.t("t_hostcpu")
 	}
 	if f.hostMemory() && f.Workload == "idle" {
-		return "Host memory per instance (idle, after ready)"
+		return l.t("t_hostmem_idle")
 	}
 	if f.hostMemory() {
-		return "Host memory per instance (" + f.Workload + ")"
+		return fmt.Sprintf(l.t("t_hostmem"), f.Workload)
 	}
 	if f.Unit == "bytes" {
-		return f.Workload + ": memory"
+		return fmt.Sprintf(l.t("t_memory"), f.Workload)
 	}
-	return fmt.Sprintf("%s: %s", f.Workload, unitTitle(f.Unit))
+	return fmt.Sprintf("%s: %s", f.Workload, unitTitle(f.Unit, l))
 }
 
-func unitTitle(unit workload.Unit) string {
+func unitTitle(unit workload.Unit, l chartLook) string {
 	switch unit {
 	case workload.UnitSeconds:
-		return "latency (lower is better)"
+		return l.t("u_latency")
 	case workload.UnitBytesPerSecond:
-		return "throughput (higher is better)"
+		return l.t("u_throughput")
 	case workload.UnitOpsPerSecond:
-		return "rate (higher is better)"
+		return l.t("u_rate")
 	}
 	return string(unit)
 }
@@ -243,9 +266,9 @@ func withLegend(p *plot.Plot, leg plot.Legend, legendW vg.Length) func(draw.Canv
 	}
 }
 
-func newLegend() plot.Legend {
+func newLegend(l chartLook) plot.Legend {
 	leg := plot.NewLegend()
-	leg.TextStyle.Font = font.From(sansFont, 10)
+	l.style(&leg.TextStyle, 10)
 	leg.Top, leg.Left = true, true
 	leg.Padding = vg.Points(2)
 	return leg
@@ -277,7 +300,7 @@ const (
 // an error bar. Horizontal bars keep long metric names readable: each
 // name is a tick label of its own row, never squeezed under a neighbour.
 // Series without enough samples for an interval get no error bar.
-func groupedBars(f *Family, colorOf func(string) color.Color) (func(draw.Canvas), vg.Length, error) {
+func groupedBars(f *Family, colorOf func(string) color.Color, l chartLook) (func(draw.Canvas), vg.Length, error) {
 	maxV := 0.0
 	for _, byS := range f.Stats {
 		for _, s := range byS {
@@ -285,8 +308,8 @@ func groupedBars(f *Family, colorOf func(string) color.Color) (func(draw.Canvas)
 		}
 	}
 	div, ulabel := scale(f.Unit, maxV)
-	p := newPlot(chartTitle(f))
-	p.X.Label.Text = ulabel + " (bar: median, whisker: 95% CI; none where n < 6)"
+	p := newPlot(l, chartTitle(f, l))
+	p.X.Label.Text = ulabel + l.t("x_bars")
 	p.X.Tick.Marker = sigTicks{}
 	p.X.Min = 0
 	bars := &rects{}
@@ -334,7 +357,7 @@ func groupedBars(f *Family, colorOf func(string) color.Color) (func(draw.Canvas)
 	p.Y.Tick.Marker = ticks
 	p.Y.Min, p.Y.Max = -y-0.3, 0.3
 	p.X.Max = xmax * 1.05
-	leg := newLegend()
+	leg := newLegend(l)
 	var legendW vg.Length
 	for _, series := range f.Series {
 		leg.Add(series, swatch{colorOf(series)})
@@ -362,12 +385,13 @@ func (e *errBarsX) XError(i int) (float64, float64) {
 // tiled draws one row per series under a common title, each row with its
 // own X axis: startup runs from milliseconds (native, containers) to
 // seconds (a VM under TCG), and one shared axis would flatten the fast ones.
-func tiled(title string, rows []string, rowH vg.Length, drawRow func(c draw.Canvas, i int, series string)) (func(draw.Canvas), vg.Length) {
+func tiled(l chartLook, title string, rows []string, rowH vg.Length, drawRow func(c draw.Canvas, i int, series string)) (func(draw.Canvas), vg.Length) {
 	titleH := 1.0 * vg.Centimeter
 	h := titleH + rowH*vg.Length(len(rows))
 	return func(c draw.Canvas) {
 		fill(c)
-		ts := draw.TextStyle{Color: color.Black, Font: font.From(sansFont, 13), XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
+		ts := draw.TextStyle{Color: color.Black, XAlign: draw.XCenter, YAlign: draw.YTop}
+		l.style(&ts, 13)
 		c.FillText(ts, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, title)
 		body := c
 		body.Max.Y -= titleH
@@ -379,51 +403,68 @@ func tiled(title string, rows []string, rowH vg.Length, drawRow func(c draw.Canv
 }
 
 // startupBox draws, per series, a horizontal box plot of "ready" with
-// every trial as a dot, each on its own linear time axis.
-func startupBox(f *Family, colorOf func(string) color.Color) (func(draw.Canvas), vg.Length) {
+// every trial as a dot, each on its own linear time axis; where the
+// series has runtime_ready (the runtime's own invocation → answering,
+// the fair comparison), its box is drawn above ready's, on the same axis.
+func startupBox(f *Family, colorOf func(string) color.Color, l chartLook) (func(draw.Canvas), vg.Length) {
 	stats := f.Stats["ready"]
+	rtStats := f.Stats[bench.MetricRuntimeReady]
 	var rows []string
+	both := false
 	for _, series := range f.Series {
 		if _, ok := stats[series]; ok {
 			rows = append(rows, series)
+			if _, ok := rtStats[series]; ok {
+				both = true
+			}
 		}
 	}
 	if len(rows) == 0 {
 		return nil, 0
 	}
-	return tiled(chartTitle(f), rows, 2.4*vg.Centimeter, func(c draw.Canvas, i int, series string) {
+	rowH := 2.4 * vg.Centimeter
+	if both {
+		rowH = 3.2 * vg.Centimeter
+	}
+	return tiled(l, chartTitle(f, l), rows, rowH, func(c draw.Canvas, i int, series string) {
 		s := stats[series]
+		rs, hasRT := rtStats[series]
 		hi := s.Values[len(s.Values)-1]
 		div, ulabel := scale("seconds", s.Median)
-		p := newPlot("")
+		p := newPlot(l, "")
 		p.X.Tick.Marker = sigTicks{}
 		p.Y.Label.Text = series
 		p.Y.Tick.Marker = plot.ConstantTicks(nil)
 		p.Y.Min, p.Y.Max = -0.6, 0.6
-		p.X.Label.Text = fmt.Sprintf("%s (median %s, n=%d)", ulabel, formatValue("seconds", s.Median), s.N)
-		vals := make(plotter.Values, len(s.Values))
-		pts := make(plotter.XYs, len(s.Values))
-		for j, v := range s.Values {
-			vals[j] = v / div
-			pts[j].X, pts[j].Y = v/div, 0.35
+		p.X.Label.Text = fmt.Sprintf(l.t("x_startup"), ulabel, formatValue("seconds", s.Median), s.N)
+		box := func(st Stat, y float64, fill color.Color) {
+			vals := make(plotter.Values, len(st.Values))
+			pts := make(plotter.XYs, len(st.Values))
+			for j, v := range st.Values {
+				vals[j] = v / div
+				pts[j].X, pts[j].Y = v/div, y+0.35
+			}
+			if b, err := plotter.NewBoxPlot(vg.Points(20), y, vals); err == nil {
+				b.Horizontal = true
+				b.FillColor = fill
+				b.MedianStyle.Width = vg.Points(2.5)
+				p.Add(b)
+			}
+			if sc, err := plotter.NewScatter(pts); err == nil {
+				sc.GlyphStyle.Color = colorOf(series)
+				sc.GlyphStyle.Radius = vg.Points(2.5)
+				sc.GlyphStyle.Shape = draw.CircleGlyph{}
+				p.Add(sc)
+			}
 		}
-		ci := series
-		if i := strings.IndexByte(ci, '/'); i >= 0 {
-			ci = ci[i+1:]
+		if hasRT {
+			p.Y.Min, p.Y.Max = -0.6, 1.6
+			p.Y.Tick.Marker = plot.ConstantTicks{{Value: 1, Label: "runtime_ready"}, {Value: 0, Label: "ready"}}
+			p.X.Label.Text = fmt.Sprintf(l.t("x_startup_both"), ulabel, formatValue("seconds", rs.Median), formatValue("seconds", s.Median), s.N)
+			box(rs, 1, colorOf(series))
+			hi = math.Max(hi, rs.Values[len(rs.Values)-1])
 		}
-		b, err := plotter.NewBoxPlot(vg.Points(22), 0, vals)
-		if err == nil {
-			b.Horizontal = true
-			b.FillColor = lighten(colorOf(series))
-			b.MedianStyle.Width = vg.Points(2.5)
-			p.Add(b)
-		}
-		if sc, err := plotter.NewScatter(pts); err == nil {
-			sc.GlyphStyle.Color = colorOf(series)
-			sc.GlyphStyle.Radius = vg.Points(2.5)
-			sc.GlyphStyle.Shape = draw.CircleGlyph{}
-			p.Add(sc)
-		}
+		box(s, 0, lighten(colorOf(series)))
 		p.X.Min = 0
 		p.X.Max = hi / div * 1.08
 		p.Draw(c)
@@ -512,7 +553,7 @@ func phaseColor(name string) color.Color {
 
 // phasesChart draws one horizontal stacked bar per series, each with its
 // own time axis and its legend on the right.
-func phasesChart(f *Family) (func(draw.Canvas), vg.Length) {
+func phasesChart(f *Family, l chartLook) (func(draw.Canvas), vg.Length) {
 	var rows []string
 	for _, series := range f.Series {
 		if len(phases(f.Stats, series)) > 0 {
@@ -522,20 +563,20 @@ func phasesChart(f *Family) (func(draw.Canvas), vg.Length) {
 	if len(rows) == 0 {
 		return nil, 0
 	}
-	return tiled(chartTitle(f), rows, 3.0*vg.Centimeter, func(c draw.Canvas, _ int, series string) {
+	return tiled(l, chartTitle(f, l), rows, 3.0*vg.Centimeter, func(c draw.Canvas, _ int, series string) {
 		segs := phases(f.Stats, series)
 		end := segs[len(segs)-1].x1
 		div, ulabel := scale("seconds", end)
-		p := newPlot("")
+		p := newPlot(l, "")
 		p.X.Tick.Marker = sigTicks{}
 		p.Y.Label.Text = series
 		p.Y.Tick.Marker = plot.ConstantTicks(nil)
 		p.Y.Min, p.Y.Max = -0.5, 0.5
-		p.X.Label.Text = fmt.Sprintf("%s since launch (ready at %s)", ulabel, formatValue("seconds", end))
+		p.X.Label.Text = fmt.Sprintf(l.t("x_phases"), ulabel, formatValue("seconds", end))
 		p.X.Min = 0
 		bars := &rects{}
-		leg := newLegend()
-		leg.TextStyle.Font = font.From(sansFont, 9)
+		leg := newLegend(l)
+		l.style(&leg.TextStyle, 9)
 		for _, sg := range segs {
 			bars.boxes = append(bars.boxes, rect{sg.x0 / div, sg.x1 / div, -0.3, 0.3, phaseColor(sg.name)})
 			leg.Add(fmt.Sprintf("→ %s (%s)", sg.name, formatValue("seconds", sg.x1)), swatch{phaseColor(sg.name)})

@@ -45,16 +45,16 @@ type densityChart struct {
 
 // densityCharts builds the three density charts of the model: startup of
 // the k-th instance, memory per instance, host CPU busy.
-func densityCharts(m *Model) []densityChart {
+func densityCharts(m *Model, l chartLook) []densityChart {
 	if len(m.Density) == 0 {
 		return nil
 	}
-	startup := densityChart{id: densityStartup, title: "Startup time of the k-th instance (the others keep running)",
-		xlabel: "k-th instance started (log scale)", unit: workload.UnitSeconds}
-	mem := densityChart{id: densityMemory, title: "Memory per instance as instances are added",
-		xlabel: "k = instances running (log scale)", unit: workload.UnitBytes}
-	cpu := densityChart{id: densityCPU, title: "Host CPU busy during each step",
-		xlabel: "k = instances running (log scale)", unit: workload.UnitRatio, percent: true}
+	startup := densityChart{id: densityStartup, title: l.t("d_t_startup"),
+		xlabel: l.t("d_x_kth"), unit: workload.UnitSeconds}
+	mem := densityChart{id: densityMemory, title: l.t("d_t_memory"),
+		xlabel: l.t("d_x_k"), unit: workload.UnitBytes}
+	cpu := densityChart{id: densityCPU, title: l.t("d_t_cpu"),
+		xlabel: l.t("d_x_k"), unit: workload.UnitRatio, percent: true}
 	for _, d := range m.Density {
 		ser := d.Series()
 		var ready plotter.XYs
@@ -80,14 +80,14 @@ func densityCharts(m *Model) []densityChart {
 			}
 		}
 		if len(mean) > 0 {
-			name := ser + ": mean"
+			name := ser + l.t("d_l_mean")
 			if src != "" {
 				name += " " + src
 			}
 			mem.lines = append(mem.lines, densityLine{name: name, pts: mean, series: ser})
 		}
 		if len(used) > 0 {
-			mem.lines = append(mem.lines, densityLine{name: ser + ": host used ÷ k", pts: used, series: ser, dashed: true})
+			mem.lines = append(mem.lines, densityLine{name: ser + l.t("d_l_used"), pts: used, series: ser, dashed: true})
 		}
 		if len(busy) > 0 {
 			cpu.lines = append(cpu.lines, densityLine{name: ser, pts: busy, series: ser})
@@ -105,8 +105,8 @@ func densityCharts(m *Model) []densityChart {
 // draw returns the chart's drawing function. The Y axis is logarithmic
 // when the positive values span more than 20×; non-positive values cannot
 // be drawn there and are left out (the tables give every number).
-func (dc densityChart) draw(colorOf func(string) color.Color) (func(draw.Canvas), vg.Length) {
-	p := newPlot(dc.title)
+func (dc densityChart) draw(colorOf func(string) color.Color, l chartLook) (func(draw.Canvas), vg.Length) {
+	p := newPlot(l, dc.title)
 	p.X.Label.Text = dc.xlabel
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin, ymax := math.Inf(1), math.Inf(-1) // of positive values
@@ -127,13 +127,13 @@ func (dc densityChart) draw(colorOf func(string) color.Color) (func(draw.Canvas)
 	logY := !dc.percent && ymax > 0 && ymax/ymin > 20
 	div, ulabel := scale(dc.unit, ymax)
 	if dc.percent {
-		div, ulabel = 0.01, "% of all host CPUs"
+		div, ulabel = 0.01, l.t("d_y_cpu")
 	}
 	if logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
 		p.Y.Min, p.Y.Max = ymin/div/1.3, ymax/div*1.3
-		p.Y.Label.Text = ulabel + " (log scale)"
+		p.Y.Label.Text = ulabel + l.t("logscale")
 	} else {
 		p.Y.Tick.Marker = sigTicks{}
 		p.Y.Min = lo / div * 1.1
@@ -152,7 +152,7 @@ func (dc densityChart) draw(colorOf func(string) color.Color) (func(draw.Canvas)
 	}
 	p.X.Tick.Marker = kTicks(xs)
 	p.Add(plotter.NewGrid())
-	leg := newLegend()
+	leg := newLegend(l)
 	legendW := 2 * vg.Centimeter
 	for _, l := range dc.lines {
 		var pts plotter.XYs

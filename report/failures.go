@@ -27,24 +27,75 @@ type Failure struct {
 	Workload string `json:"workload,omitempty"`
 	Cause    string `json:"cause"`
 	Skipped  bool   `json:"skipped,omitempty"`
+	// Instance is the instance the workload ran in, when run.json's
+	// failed_workloads names it.
+	Instance string `json:"instance,omitempty"`
+	// Replaced says the instance was dead or unresponsive afterwards and
+	// the trial's remaining workloads ran on a fresh one.
+	Replaced bool `json:"replaced,omitempty"`
+	// Missing marks the summary line of a workload of which the runtime
+	// has no figure at all (run.json's missing): every trial failed it.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // trialPrefix is how bench.Runner prefixes a failed trial's message
 // ("vm trial 3/6: ..." or "vm warm-up 1/1: ...") after the runtime name.
 var trialPrefix = regexp.MustCompile(`^(trial|warm-up) (\d+/\d+): `)
 
-// failuresOf lists a run's failures in run.json order.
+// failuresOf lists a run's failures in run.json order: per runtime, why
+// it was skipped, its errors (a failed workload of a measured trial
+// comes from failed_workloads, which says it plainly, rather than from
+// the error message that repeats it), then the workloads it has no
+// figure of at all.
 func failuresOf(label string, info bench.RunInfo) []Failure {
 	var out []Failure
 	for _, rt := range info.Runtimes {
 		if rt.Skipped != "" {
 			out = append(out, Failure{Label: label, Runtime: rt.Name, Cause: rt.Skipped, Skipped: true})
 		}
+		structured := map[[2]string]bool{}
+		for _, fw := range rt.FailedWorkloads {
+			structured[[2]string{trialText(fw.Trial, info.Trials), fw.Workload}] = true
+		}
+		// Each failed workload takes the place of its error message.
+		placed := map[[2]string]bool{}
+		put := func(k [2]string) {
+			if placed[k] {
+				return
+			}
+			placed[k] = true
+			for _, fw := range rt.FailedWorkloads {
+				if k == [2]string{trialText(fw.Trial, info.Trials), fw.Workload} {
+					out = append(out, Failure{Label: label, Runtime: rt.Name, Trial: k[0], Workload: fw.Workload,
+						Cause: fw.Cause, Instance: fw.Instance, Replaced: fw.Replaced})
+				}
+			}
+		}
 		for _, msg := range rt.Errors {
-			out = append(out, parseFailure(label, rt.Name, msg))
+			f := parseFailure(label, rt.Name, msg)
+			if k := [2]string{f.Trial, f.Workload}; structured[k] && strings.HasPrefix(f.Cause, "workload ") {
+				put(k)
+				continue
+			}
+			out = append(out, f)
+		}
+		for _, fw := range rt.FailedWorkloads {
+			put([2]string{trialText(fw.Trial, info.Trials), fw.Workload})
+		}
+		for _, w := range rt.Missing {
+			out = append(out, Failure{Label: label, Runtime: rt.Name, Workload: w, Missing: true})
 		}
 	}
 	return out
+}
+
+// trialText is a measured trial (0-based) as the runner's messages say
+// it: "3/6".
+func trialText(trial, trials int) string {
+	if trials > 0 {
+		return fmt.Sprintf("%d/%d", trial+1, trials)
+	}
+	return strconv.Itoa(trial + 1)
 }
 
 // parseFailure splits one runtimes[].errors message into trial, workload
@@ -141,12 +192,49 @@ func (m *Model) failureTable() table {
 			wl = "—"
 		}
 		cause := f.Cause
-		if f.Skipped {
+		switch {
+		case f.Skipped:
 			cause = t(L, "skippedby") + ": " + cause
+		case f.Missing:
+			trial = t(L, "alltrials")
+			cause = t(L, "missingcause")
+			if why := m.firstCause(f); why != "" {
+				cause += " (" + t(L, "firstword") + ": " + why + ")"
+			}
+		default:
+			cause += m.replacedText(f)
 		}
 		tb.Rows = append(tb.Rows, []string{Key{Label: f.Label, Runtime: f.Runtime}.Series(), trial, wl, cause})
 	}
 	return tb
+}
+
+// replacedText is "; vm-5 was replaced by a fresh instance" for a failed
+// workload whose instance the runner replaced, else "".
+func (m *Model) replacedText(f Failure) string {
+	if !f.Replaced {
+		return ""
+	}
+	inst := f.Instance
+	if inst == "" {
+		inst = f.Runtime
+	}
+	return "; " + fmt.Sprintf(t(m.Lang, "replaced"), inst)
+}
+
+// firstCause is the cause of the first failed trial of f's runtime and
+// workload, "" when run.json lists none.
+func (m *Model) firstCause(f Failure) string {
+	for _, g := range m.Failures {
+		if g.Label == f.Label && g.Runtime == f.Runtime && g.Workload == f.Workload && !g.Missing && !g.Skipped {
+			c := g.Cause
+			if g.Trial != "" {
+				c = t(m.Lang, "trialword") + " " + g.Trial + ": " + c
+			}
+			return c
+		}
+	}
+	return ""
 }
 
 // dashReason says why a summary or ratio cell of series for (workload,
@@ -158,6 +246,14 @@ func (m *Model) dashReason(series, workload, metric string) string {
 		// It ran the workload: it just has no such figure.
 		return fmt.Sprintf(t(L, "notmeasured"), series)
 	}
+	for _, f := range m.Failures {
+		if f.Missing && f.Workload == workload && (Key{Label: f.Label, Runtime: f.Runtime}).Series() == series {
+			if why := m.firstCause(f); why != "" {
+				return t(L, "missingcause") + "; " + t(L, "failedby") + " (" + t(L, "firstword") + ") " + why
+			}
+			return t(L, "missingcause")
+		}
+	}
 	var startup *Failure
 	for i, f := range m.Failures {
 		if (Key{Label: f.Label, Runtime: f.Runtime}).Series() != series {
@@ -166,6 +262,7 @@ func (m *Model) dashReason(series, workload, metric string) string {
 		switch {
 		case f.Skipped:
 			return t(L, "skippedby") + ": " + f.Cause
+		case f.Missing:
 		case f.Workload == workload:
 			return failedText(L, f)
 		case f.Workload == "startup" && startup == nil:
@@ -188,15 +285,48 @@ func failedText(lang string, f Failure) string {
 
 // warningItems lists, besides software emulation (m.TCG, shown first by
 // the writers), what a reader should weigh the figures against: the
-// workloads' own warnings and the statistical warnings.
+// workloads' warnings of run.json (each once, with every runtime that
+// gave it), those of raw/notes-*.json that run.json does not repeat
+// (runs of older versions), and the statistical warnings.
 func (m *Model) warningItems() []string {
 	L := m.Lang
 	var out []string
+	if _, err := chartLookOf(m); err != nil {
+		out = append(out, fmt.Sprintf(t(L, "nofont"), err))
+	}
+	// run.json: "<workload>: <warning>" per runtime, grouped by text.
+	type rk struct{ label, text string }
+	byText := map[rk][]string{}
+	var texts []rk
+	inRunJSON := map[[3]string]bool{} // series, workload, warning
+	for _, e := range m.Runs {
+		for _, rt := range e.Info.Runtimes {
+			for _, w := range rt.Warnings {
+				k := rk{e.Label, w}
+				if byText[k] == nil {
+					texts = append(texts, k)
+				}
+				byText[k] = append(byText[k], rt.Name)
+				wl, warning, _ := strings.Cut(w, ": ")
+				inRunJSON[[3]string{Key{Label: e.Label, Runtime: rt.Name}.Series(), wl, warning}] = true
+			}
+		}
+	}
+	for _, k := range texts {
+		wl, warning, ok := strings.Cut(k.text, ": ")
+		if !ok {
+			wl, warning = "—", k.text
+		}
+		out = append(out, labelPrefix(k.label)+fmt.Sprintf(t(L, "rtwarning"), wl, strings.Join(byText[k], ", "), warning))
+	}
 	type nk struct{ series, workload, warning string }
 	seen := map[nk][]string{}
 	var order []nk
 	for _, n := range m.Notes {
 		k := nk{Key{Label: n.Label, Runtime: n.Runtime}.Series(), n.Workload, n.Warning}
+		if inRunJSON[[3]string{k.series, k.workload, k.warning}] {
+			continue
+		}
 		if seen[k] == nil {
 			order = append(order, k)
 		}

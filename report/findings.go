@@ -176,12 +176,19 @@ func figure(lang string, s Stat) string {
 
 func (c *findingCtx) fig(s Stat) string { return figure(c.m.Lang, s) }
 
+// failures sums up, per runtime, its failed trials, its failed workloads
+// (and how often the instance had to be replaced) and the workloads it
+// has no figure of at all.
 func (c *findingCtx) failures() []Finding {
+	type tally struct {
+		trials, workloads, replaced int
+		firstTrial, firstWL         *Failure
+		missing                     []string
+	}
 	var parts []string
-	count := map[string]int{}
-	first := map[string]Failure{}
+	by := map[string]*tally{}
 	var order []string
-	for _, f := range c.m.Failures {
+	for i, f := range c.m.Failures {
 		if f.Label != c.label {
 			continue
 		}
@@ -189,19 +196,55 @@ func (c *findingCtx) failures() []Finding {
 			parts = append(parts, fmt.Sprintf(c.tr("f_fail_skip"), f.Runtime, f.Cause))
 			continue
 		}
-		if count[f.Runtime] == 0 {
+		tl := by[f.Runtime]
+		if tl == nil {
+			tl = &tally{}
+			by[f.Runtime] = tl
 			order = append(order, f.Runtime)
-			first[f.Runtime] = f
 		}
-		count[f.Runtime]++
+		switch {
+		case f.Missing:
+			tl.missing = append(tl.missing, f.Workload)
+		case f.Workload == "" || f.Workload == "startup":
+			tl.trials++
+			if tl.firstTrial == nil {
+				tl.firstTrial = &c.m.Failures[i]
+			}
+		default:
+			tl.workloads++
+			if f.Replaced {
+				tl.replaced++
+			}
+			if tl.firstWL == nil {
+				tl.firstWL = &c.m.Failures[i]
+			}
+		}
+	}
+	what := func(f *Failure) string {
+		s := f.Cause
+		if f.Workload != "" && f.Workload != "startup" && !strings.HasPrefix(s, "workload ") {
+			s = f.Workload + ": " + s
+		}
+		if f.Trial != "" {
+			s = c.tr("trialword") + " " + f.Trial + ", " + s
+		}
+		return s
 	}
 	for _, rt := range order {
-		f := first[rt]
-		what := f.Cause
-		if f.Trial != "" {
-			what = "trial " + f.Trial + ": " + what
+		tl := by[rt]
+		if tl.trials > 0 {
+			parts = append(parts, fmt.Sprintf(c.tr("f_fail_trials"), rt, tl.trials, what(tl.firstTrial)))
 		}
-		parts = append(parts, fmt.Sprintf(c.tr("f_fail_n"), rt, count[rt], what))
+		if tl.workloads > 0 {
+			p := what(tl.firstWL)
+			if tl.replaced > 0 {
+				p += fmt.Sprintf(c.tr("f_fail_repl"), tl.replaced)
+			}
+			parts = append(parts, fmt.Sprintf(c.tr("f_fail_wl"), rt, tl.workloads, p))
+		}
+		if len(tl.missing) > 0 {
+			parts = append(parts, fmt.Sprintf(c.tr("f_fail_missing"), rt, strings.Join(tl.missing, ", ")))
+		}
 	}
 	if len(parts) == 0 {
 		return nil
@@ -209,13 +252,57 @@ func (c *findingCtx) failures() []Finding {
 	return []Finding{{Topic: TopicFailures, Anchor: "failures", Text: fmt.Sprintf(c.tr("f_failures"), strings.Join(parts, c.tr("f_join")))}}
 }
 
+// startupMetric is the start-up figure that compares runtimes fairly:
+// runtime_ready (the runtime's own invocation → agent answering) when
+// every runtime with a start-up time has it, else ready (launch →
+// answering, vcbench's own preparation of netns, veth, cgroups, bundle
+// and disks included).
+func (c *findingCtx) startupMetric() string {
+	has := false
+	for k := range c.stats {
+		if k.Workload != "startup" || k.Metric != "ready" {
+			continue
+		}
+		if _, ok := c.stat(k.Runtime, "startup", bench.MetricRuntimeReady); !ok {
+			return "ready"
+		}
+		has = true
+	}
+	if has {
+		return bench.MetricRuntimeReady
+	}
+	return "ready"
+}
+
+// startup compares start-up times, leading with startupMetric and, when
+// that is runtime_ready, giving ready beside each figure.
 func (c *findingCtx) startup() []Finding {
-	const w, metric = "startup", "ready"
+	const w = "startup"
+	metric := c.startupMetric()
 	cts := c.runtimesOf(classContainer, w, metric)
 	vms := c.runtimesOf(classVM, w, metric)
 	nat, hasNative := c.stat(Native, w, metric)
 	anchor := "chart-startup-ready"
 	var out []Finding
+	// sfig is a runtime's figure with, under runtime_ready, its ready.
+	sfig := func(rt string) string {
+		s, _ := c.stat(rt, w, metric)
+		f := c.fig(s)
+		if metric != "ready" {
+			if r, ok := c.stat(rt, w, "ready"); ok {
+				rf := formatValue(r.Unit, r.Median) // the n is the same as the lead figure's
+				if r.HasCI() {
+					rf = c.fig(r)
+				}
+				f += fmt.Sprintf(c.tr("f_startup_withprep"), rf)
+			}
+		}
+		return f
+	}
+	intro := c.tr("f_startup_how_ready")
+	if metric != "ready" {
+		intro = c.tr("f_startup_how_rt")
+	}
 	shown := map[string]bool{}
 	if len(cts) > 0 {
 		ct := c.least(cts, w, metric)
@@ -226,17 +313,17 @@ func (c *findingCtx) startup() []Finding {
 			var parts []string
 			for _, vm := range vms {
 				vs, _ := c.stat(vm, w, metric)
-				parts = append(parts, fmt.Sprintf(c.tr("f_startup_vm"), vm, c.fig(vs), formatRatio(vs.Median/cs.Median), c.tcg(vm)))
+				parts = append(parts, fmt.Sprintf(c.tr("f_startup_vm"), vm, sfig(vm), formatRatio(vs.Median/cs.Median), c.tcg(vm)))
 				shown[vm] = true
 			}
 			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor,
-				Text: fmt.Sprintf(c.tr("f_startup_ct"), ct, c.fig(cs)) + c.tr("f_join") + strings.Join(parts, c.tr("f_join")) + "."})
+				Text: fmt.Sprintf(c.tr("f_startup_ct"), ct, sfig(ct)) + c.tr("f_join") + strings.Join(parts, c.tr("f_join")) + "."})
 		case hasNative:
 			shown[Native] = true
 			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor,
-				Text: fmt.Sprintf(c.tr("f_startup_ctnat"), ct, c.fig(cs), formatRatio(cs.Median/nat.Median), c.fig(nat))})
+				Text: fmt.Sprintf(c.tr("f_startup_ctnat"), ct, sfig(ct), formatRatio(cs.Median/nat.Median), sfig(Native))})
 		default:
-			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor, Text: fmt.Sprintf(c.tr("f_startup_ct"), ct, c.fig(cs)) + "."})
+			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor, Text: fmt.Sprintf(c.tr("f_startup_ct"), ct, sfig(ct)) + "."})
 		}
 		var rest []string
 		all := append(append([]string{}, cts...), vms...)
@@ -248,19 +335,21 @@ func (c *findingCtx) startup() []Finding {
 				continue
 			}
 			s, _ := c.stat(r, w, metric)
-			rest = append(rest, fmt.Sprintf("%s %s (%s %s)", r, c.fig(s), formatRatio(s.Median/cs.Median), ct))
+			rest = append(rest, fmt.Sprintf("%s %s (%s %s)", r, sfig(r), formatRatio(s.Median/cs.Median), ct))
 		}
 		if len(rest) > 0 {
 			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor, Text: c.tr("f_startup_rest") + strings.Join(rest, "; ") + "."})
 		}
+		out[0].Text = intro + out[0].Text
 		return out
 	}
 	if len(vms) > 0 && hasNative {
 		for _, vm := range vms {
 			vs, _ := c.stat(vm, w, metric)
 			out = append(out, Finding{Topic: TopicStartup, Anchor: anchor,
-				Text: fmt.Sprintf(c.tr("f_startup_vmnat"), vm, c.fig(vs), formatRatio(vs.Median/nat.Median), c.fig(nat), c.tcg(vm))})
+				Text: fmt.Sprintf(c.tr("f_startup_vmnat"), vm, sfig(vm), formatRatio(vs.Median/nat.Median), sfig(Native), c.tcg(vm))})
 		}
+		out[0].Text = intro + out[0].Text
 	}
 	return out
 }

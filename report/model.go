@@ -48,6 +48,10 @@ type Model struct {
 	Notes []WorkloadNote
 	// Findings are the report's answer, in sentences (see Findings).
 	Findings []Finding
+	// HangulFont is the TTF that Korean chart text is set in; "" is
+	// DefaultHangulFont. Without it, Korean reports draw English charts
+	// and say so among the warnings.
+	HangulFont string
 	// colors gives every series one colour through the whole report.
 	colors map[string]int
 }
@@ -325,7 +329,7 @@ func families(stats []Stat) []Family {
 		case s.Metric == "host_cpu_seconds":
 			add("host-cpu", "host-cpu", "", s.Unit, s)
 		case s.Workload == "startup" && s.Unit == "seconds":
-			if s.Metric == "ready" {
+			if s.Metric == "ready" || s.Metric == bench.MetricRuntimeReady {
 				add("startup-ready", "startup-box", s.Workload, s.Unit, s)
 			}
 			add("startup-phases", "startup-phases", s.Workload, s.Unit, s)

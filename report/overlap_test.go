@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"vcbench/bench"
+	"vcbench/internal/testenv"
 )
 
 // svgText is one <text> element of a chart and its box in canvas points
@@ -24,8 +25,10 @@ type svgText struct {
 
 var (
 	svgSizeRe = regexp.MustCompile(`<svg[^>]*width="([\d.]+)pt" height="([\d.]+)pt"`)
-	textRe    = regexp.MustCompile(`<text x="([-\d.e]+)" y="([-\d.e]+)" transform="scale\(1, -1\)"\s*style="[^"]*font-size:([\d.]+)px[^"]*">([^<]*)</text>`)
-	rotateRe  = regexp.MustCompile(`<g transform="rotate\(([-\d.e]+)\)">`)
+	// Outlined (Korean) charts keep their text transparent over the
+	// outlines: fill-opacity="0".
+	textRe   = regexp.MustCompile(`<text x="([-\d.e]+)" y="([-\d.e]+)" transform="scale\(1, -1\)"(?: fill-opacity="0")?\s*style="font-family:([^;"]*)[^"]*font-size:([\d.]+)px[^"]*">([^<]*)</text>`)
+	rotateRe = regexp.MustCompile(`<g transform="rotate\(([-\d.e]+)\)">`)
 )
 
 // svgTexts parses the text elements of one gonum/plot SVG and estimates
@@ -66,9 +69,17 @@ func svgTexts(t *testing.T, svg string, slack float64) []svgText {
 		get := func(i int) string { return svg[idx[2*i]:idx[2*i+1]] }
 		xa, _ := strconv.ParseFloat(get(1), 64)
 		ya, _ := strconv.ParseFloat(get(2), 64)
-		size, _ := strconv.ParseFloat(get(3), 64)
-		text := html.UnescapeString(get(4))
-		face := font.DefaultCache.Lookup(font.Font{Typeface: "Liberation", Variant: "Sans"}, vg.Length(size))
+		size, _ := strconv.ParseFloat(get(4), 64)
+		text := html.UnescapeString(get(5))
+		fnt := font.Font{Typeface: "Liberation", Variant: "Sans"}
+		if get(3) == "NanumGothic" {
+			f, err := loadHangulFont(DefaultHangulFont)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fnt = f
+		}
+		face := font.DefaultCache.Lookup(fnt, vg.Length(size))
 		ext := face.Extents()
 		width := face.Width(text).Points() * slack
 		// The box in the text's own frame (y up), then rotated.
@@ -164,10 +175,23 @@ func eightRuntimes(t *testing.T) *bench.Run {
 // pieces of text (tick labels, legend entries, titles) overlap or any is
 // cut off at the edge of the chart.
 func TestChartTextDoesNotOverlap(t *testing.T) {
-	runs := map[string]*bench.Run{"eight runtimes": eightRuntimes(t), "density": readRun(t, "density")}
-	for name, run := range runs {
-		t.Run(name, func(t *testing.T) {
-			m, err := Build([]Input{{Run: run}}, LangEnglish)
+	runs := map[string]*bench.Run{"eight runtimes": eightRuntimes(t), "density": readRun(t, "density"), "failures": readRun(t, "run-fail")}
+	for _, lang := range []string{LangEnglish, LangKorean} {
+		for name, run := range runs {
+			t.Run(lang+" "+name, func(t *testing.T) {
+				if _, err := loadHangulFont(DefaultHangulFont); err != nil && lang == LangKorean {
+					testenv.Require(t, "no Hangul font (Debian package fonts-nanum): %v", err)
+				}
+				chartsDoNotOverlap(t, run, lang)
+			})
+		}
+	}
+}
+
+func chartsDoNotOverlap(t *testing.T, run *bench.Run, lang string) {
+	{
+		{
+			m, err := Build([]Input{{Run: run}}, lang)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +211,7 @@ func TestChartTextDoesNotOverlap(t *testing.T) {
 					t.Errorf("%s: %s", c.ID, p)
 				}
 			}
-		})
+		}
 	}
 }
 

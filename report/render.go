@@ -19,9 +19,13 @@ import (
 
 // Options control a report.
 type Options struct {
-	// Lang is the language of the text: "en" (default) or "ko". Chart
-	// labels stay in English (the compiled-in chart fonts have no Hangul).
+	// Lang is the language of the text: "en" (default) or "ko". Korean
+	// charts are set in HangulFont.
 	Lang string
+	// HangulFont is the TTF with Hangul that Korean charts are set in;
+	// "" is DefaultHangulFont (Debian's fonts-nanum). When it cannot be
+	// read, the charts are drawn in English and the report says why.
+	HangulFont string
 	// Labels name the runs of WriteRuns (e.g. host names); missing labels
 	// default to the run's host name, or its id.
 	Labels []string
@@ -73,6 +77,9 @@ func WriteRuns(runs []*bench.Run, outDir string, opts Options) (indexPath string
 // WriteModel renders a model built by Build (or by another source, such as
 // a Prometheus query) into outDir.
 func WriteModel(m *Model, outDir string, opts Options) (string, error) {
+	if opts.HangulFont != "" {
+		m.HangulFont = opts.HangulFont
+	}
 	charts, err := renderCharts(m, !opts.NoPNG)
 	if err != nil {
 		return "", fmt.Errorf("draw charts: %w", err)
@@ -201,6 +208,9 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 		}
 		fmt.Fprintln(&b)
 	}
+	if c := overviewOf(charts); c != nil {
+		fmt.Fprintf(&b, "![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.ID, explain(L, c.Family))
+	}
 	if len(m.Failures) > 0 {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", t(L, "failuressec"), t(L, "failureshow"))
 		writeMDTable(&b, m.failureTable())
@@ -283,6 +293,16 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write markdown: %w", err)
+	}
+	return nil
+}
+
+// overviewOf is the overview chart among charts, nil when there is none.
+func overviewOf(charts []Chart) *Chart {
+	for i := range charts {
+		if charts[i].ID == overviewID {
+			return &charts[i]
+		}
 	}
 	return nil
 }
@@ -377,6 +397,7 @@ type htmlPage struct {
 	TCG         string
 	Runs        []htmlRun
 	Findings    []Finding
+	Overview    *htmlChart
 	Failures    template.HTML
 	Warnings    []string
 	Groups      []htmlGroup
@@ -463,6 +484,10 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 	hc := func(c Chart) htmlChart {
 		return htmlChart{ID: c.ID, Title: c.Title, Note: explain(L, c.Family), SVG: inlineSVG(c.SVG, c.Title)}
 	}
+	if c := overviewOf(charts); c != nil {
+		o := hc(*c)
+		p.Overview = &o
+	}
 	for _, g := range m.groups(charts) {
 		hg := htmlGroup{ID: g.ID, Title: g.Title}
 		if len(g.Summary.Rows) > 0 {
@@ -532,6 +557,7 @@ td[title]::after { content: " ?"; font-size: .75em; vertical-align: super; color
 #findings li { margin: .35em 0; }
 #findings a { font-size: .85em; white-space: nowrap; }
 #failures { border-left: 4px solid #c0392b; padding-left: 1em; }
+table.failures td:nth-child(-n+3), table.failures th:nth-child(-n+3) { white-space: nowrap; overflow-wrap: normal; }
 #warnings { border-left: 4px solid #d68910; padding-left: 1em; }
 details { border: 1px solid #ddd; border-radius: 4px; margin: .6em 0; padding: .2em .8em; }
 details > summary { cursor: pointer; font-weight: 600; font-size: 1.1em; padding: .3em 0; }
@@ -551,7 +577,11 @@ figcaption { max-width: 60em; }
 <h2>{{.T.findings}}</h2>
 {{if .Findings}}<ul>{{range .Findings}}<li class="finding {{.Topic}}">{{.Text}}{{if .Anchor}} <a href="#{{.Anchor}}">→</a>{{end}}</li>
 {{end}}</ul>{{else}}<p>{{.T.nofindings}}</p>{{end}}
-</section>
+{{with .Overview}}<figure id="chart-{{.ID}}" class="chart-figure">
+{{.SVG}}
+<figcaption><strong>{{.Title}}</strong><br><span class="note">{{.Note}}</span></figcaption>
+</figure>
+{{end}}</section>
 {{if .Failures}}<section id="failures">
 <h2>{{.T.failuressec}}</h2>
 <p class="note">{{.T.failureshow}}</p>

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,11 +25,11 @@ func writeReport(run *bench.Run) (string, error) {
 
 // newReportCmd is `vcbench report RUN_DIR [--out DIR] [--lang en|ko]`.
 func newReportCmd() *cobra.Command {
-	var out, lang, promURL string
-	var runIDs []string
+	var out, lang, promURL, history string
+	var runIDs, histMetrics []string
 	var noPNG bool
 	cmd := &cobra.Command{
-		Use:   "report RUN_DIR [RUN_DIR...] | --prometheus URL --run-id ID [--run-id ID...]",
+		Use:   "report RUN_DIR [RUN_DIR...] | --prometheus URL --run-id ID [--run-id ID...] | --history DIR [--metric WORKLOAD/METRIC...]",
 		Short: "Write the HTML/Markdown report of a run (several runs: side by side)",
 		Long: `report reads results/<run-id>/ and writes index.html (one self-contained file,
 charts inline), summary.md and charts/*.svg|png. The default output is
@@ -38,8 +39,25 @@ is required.
 
 With --prometheus, the runs are read back through the Prometheus HTTP API from
 what vcbench pushed to a Pushgateway (--push-gateway) on one or more hosts;
-hosts appear side by side.`,
+hosts appear side by side.
+
+With --history DIR, it reads every run directory under DIR, groups the runs
+that share a scenario and host setup (compare's fingerprint: CPU, kernel,
+governor, THP, KSM, mitigations, SMT, QEMU and runtime versions), and writes
+DIR/history/index.html: the chosen figures (--metric startup/runtime_ready,
+repeatable; default start-up, idle host memory and each workload's first
+metric) over time, medians with 95% intervals, with the changes that compare
+would call between consecutive runs marked.`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if history != "" {
+				if len(args) > 0 || promURL != "" || len(runIDs) > 0 {
+					return fmt.Errorf("report: --history takes no run directories and no --prometheus")
+				}
+				return nil
+			}
+			if len(histMetrics) > 0 {
+				return fmt.Errorf("report: --metric needs --history DIR")
+			}
 			if promURL != "" {
 				if len(args) > 0 {
 					return fmt.Errorf("report: give run directories or --prometheus, not both")
@@ -58,6 +76,19 @@ hosts appear side by side.`,
 			return cobra.MinimumNArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if history != "" {
+				for _, m := range histMetrics {
+					if w, met, ok := strings.Cut(m, "/"); !ok || w == "" || met == "" {
+						return fmt.Errorf("report: --metric %q: want WORKLOAD/METRIC, e.g. startup/runtime_ready", m)
+					}
+				}
+				index, err := report.WriteHistory(history, report.HistoryOptions{Metrics: histMetrics, Lang: lang, NoPNG: noPNG})
+				if err != nil {
+					return fmt.Errorf("report: %w", err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), index)
+				return nil
+			}
 			if promURL != "" {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 				defer cancel()
@@ -103,6 +134,8 @@ hosts appear side by side.`,
 	cmd.Flags().BoolVar(&noPNG, "no-png", false, "write charts as SVG only")
 	cmd.Flags().StringVar(&promURL, "prometheus", "", "read runs from this Prometheus server (e.g. http://127.0.0.1:9090) instead of run directories")
 	cmd.Flags().StringSliceVar(&runIDs, "run-id", nil, "run id to read from --prometheus (repeatable)")
+	cmd.Flags().StringVar(&history, "history", "", "plot figures over every run under this directory (writes DIR/history/)")
+	cmd.Flags().StringArrayVar(&histMetrics, "metric", nil, "with --history: a figure to follow, WORKLOAD/METRIC (repeatable)")
 	return cmd
 }
 
