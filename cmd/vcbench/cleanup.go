@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -109,12 +111,27 @@ func strayLinks() []netlink.Link {
 	return out
 }
 
+// markInterrupted marks the runs under root that a dead vcbench left
+// "running" as interrupted, and removes the scratch directory of every run
+// whose writer is gone (a killed run never removed it). The records'
+// teardown has removed what was in it by then; a scratch directory that is
+// not empty is left alone and named, since something in it (a mount of a
+// live process) may not be ours to delete.
 func markInterrupted(w interface{ Write([]byte) (int, error) }, root string) {
 	dirs, _ := filepath.Glob(filepath.Join(root, "*", "run.json"))
 	for _, f := range dirs {
 		dir := filepath.Dir(f)
 		run, err := bench.ReadRun(dir)
-		if err != nil || run.Info.Status != bench.StatusInterrupted {
+		if err != nil || run.Info.Status == bench.StatusRunning {
+			continue
+		}
+		scratch := filepath.Join(dir, "scratch")
+		if err := os.Remove(scratch); err == nil {
+			fmt.Fprintf(w, "removed %s\n", scratch)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(w, "left %s: %v\n", scratch, err)
+		}
+		if run.Info.Status != bench.StatusInterrupted {
 			continue
 		}
 		// ReadRun reports a dead writer as interrupted; make it so on disk.
