@@ -58,13 +58,11 @@ With --all it also removes those of live runs. Runs under --out still marked
 				}
 				fmt.Fprintf(w, "removed %s instance %s (%s): %s\n", r.RunID, r.Instance, r.Runtime, r.Summary())
 			}
-			if all || len(liveOwners(stateDir)) == 0 {
-				for _, l := range strayLinks() {
-					if err := netlink.LinkDel(l); err != nil {
-						failed = append(failed, fmt.Sprintf("link %s: %v", l.Attrs().Name, err))
-					} else {
-						fmt.Fprintf(w, "removed stray link %s\n", l.Attrs().Name)
-					}
+			for _, l := range strayLinks(all || len(liveOwners(stateDir)) == 0) {
+				if err := netlink.LinkDel(l); err != nil {
+					failed = append(failed, fmt.Sprintf("link %s: %v", l.Attrs().Name, err))
+				} else {
+					fmt.Fprintf(w, "removed stray link %s\n", l.Attrs().Name)
 				}
 			}
 			markInterrupted(w, out)
@@ -94,17 +92,31 @@ func liveOwners(dir string) []state.Proc {
 	return live
 }
 
-// strayLinks are vcbench's veth/tap interfaces (names start with "vcb")
-// that no record covers, e.g. from a run killed between creating a link
-// and saving its record.
-func strayLinks() []netlink.Link {
+// strayLinks are vcbench's veth, tap and bridge interfaces (names start
+// with "vcb") that the records left behind, e.g. from a run killed
+// between creating a link and saving its record. A link whose alias names
+// its owner (state.LinkAlias) is stray only when that vcbench is gone, so
+// that a live run with another state directory keeps its links. A link
+// without an owner (an older vcbench's, or one killed before it named the
+// owner) is stray only when unowned is true: with --all, or when no run of
+// this state directory is alive.
+func strayLinks(unowned bool) []netlink.Link {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil
 	}
 	var out []netlink.Link
 	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Name, "vcb") {
+		if !strings.HasPrefix(l.Attrs().Name, "vcb") {
+			continue
+		}
+		if owner, ok := state.LinkOwner(l.Attrs().Alias); ok {
+			if !owner.Alive() {
+				out = append(out, l)
+			}
+			continue
+		}
+		if unowned {
 			out = append(out, l)
 		}
 	}
