@@ -367,7 +367,7 @@ func faultCases() []faultCase {
 		faultCase{
 			name: "agent-killed/container", scenario: faultScenario("container", longCPU, shortSyscall),
 			fault: killProcs("container", ""), wantExit: 0, wantStatus: bench.StatusComplete,
-			wantErrors:  []string{"workload cpu: ", "signal: killed", "killed by signal 9 (SIGKILL)", "replaced by container-2"},
+			wantErrors:  []string{"workload cpu: ", "killed by signal 9 (SIGKILL)", "replaced by container-2"},
 			wantSamples: []string{"startup/ready", "syscall/getppid"},
 		},
 		faultCase{
