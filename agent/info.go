@@ -42,7 +42,7 @@ func Describe() proto.Info {
 	in.Interfaces = interfaces()
 	in.Cgroup = cgroupView()
 	in.RootFSType, in.RootReadOnly = rootFS()
-	in.CapEff, in.NoNewPrivs = capsAndNNP()
+	in.CapEff, in.CapBnd, in.CapAmb, in.NoNewPrivs = capsAndNNP()
 	return in
 }
 
@@ -217,19 +217,23 @@ func rootFS() (string, bool) {
 	return name, st.Flags&unix.ST_RDONLY != 0
 }
 
-func capsAndNNP() (string, bool) {
-	var capEff string
-	var nnp bool
+// capsAndNNP reads the effective, bounding and ambient capability sets
+// and no_new_privs from /proc/self/status.
+func capsAndNNP() (capEff, capBnd, capAmb string, nnp bool) {
 	for _, line := range strings.Split(readTrim("/proc/self/status"), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		switch k {
 		case "CapEff":
 			capEff = strings.TrimSpace(v)
+		case "CapBnd":
+			capBnd = strings.TrimSpace(v)
+		case "CapAmb":
+			capAmb = strings.TrimSpace(v)
 		case "NoNewPrivs":
 			nnp = strings.TrimSpace(v) == "1"
 		}
 	}
-	return capEff, nnp
+	return capEff, capBnd, capAmb, nnp
 }
 
 // guestCollector exports the machine's memory and CPU time as the agent

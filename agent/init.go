@@ -80,10 +80,40 @@ func (r *readyPipe) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// KernelParams returns the agent's parameters on /proc/cmdline (none when
-// it is unreadable).
+// initPIDNamespace is the inode of the kernel's first PID namespace
+// (PROC_PID_INIT_INO): a VM's /init runs in it, a container's init never.
+const initPIDNamespace = 0xEFFFFFFC
+
+// InVM reports whether this agent is a VM's: its /init (PID 1 in the
+// kernel's first PID namespace) or the serving child that init started.
+// A native agent and a container's agent share the host's kernel, and so
+// its /proc/cmdline, which is not theirs to obey.
+func InVM() bool {
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &st) != nil {
+		return false
+	}
+	return inVM(os.Getpid(), os.Getppid(), os.Getenv(ChildEnv) != "", st.Ino)
+}
+
+func inVM(pid, ppid int, child bool, pidNS uint64) bool {
+	if pidNS != initPIDNamespace {
+		return false
+	}
+	return pid == 1 && !child || child && ppid == 1
+}
+
+// KernelParams returns the agent's parameters on /proc/cmdline in a VM
+// (InVM), and none elsewhere or when it is unreadable.
 func KernelParams() proto.KernelParams {
-	b, err := os.ReadFile("/proc/cmdline")
+	if !InVM() {
+		return proto.KernelParams{}
+	}
+	return kernelParams("/proc/cmdline")
+}
+
+func kernelParams(path string) proto.KernelParams {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return proto.KernelParams{}
 	}

@@ -560,9 +560,11 @@ type failure struct {
 }
 
 // diagnose tells why a workload failed and whether its instance is still
-// usable: dead when the backend saw the agent exit (Exiter), or when its
+// usable: dead when the backend saw the agent exit (Exiter), when its
 // /healthz no longer answers (a hung guest, a process killed without a
-// backend that notices).
+// backend that notices), or when the workload timed out: the agent runs
+// one workload at a time and cannot be told to stop one midway, so the
+// timed-out one would hold the next behind it and share its CPUs.
 func (r *Runner) diagnose(ctx context.Context, inst Instance, werr error, timeout time.Duration) failure {
 	var f failure
 	why := exitReason(inst)
@@ -579,7 +581,7 @@ func (r *Runner) diagnose(ctx context.Context, inst Instance, werr error, timeou
 	if timedOut {
 		f.message = fmt.Sprintf("timed out after %s: %s", timeout, f.message)
 	}
-	f.dead = why != ""
+	f.dead = why != "" || timedOut
 	if !f.dead {
 		if herr := r.healthz(ctx, inst); herr != nil {
 			f.dead = true

@@ -424,6 +424,48 @@ workloads:
 	}
 }
 
+// TestRunnerWorkloadTimeoutReplaces: a workload that timed out may still
+// run in the agent (which runs one at a time), so its instance is replaced
+// for the next workload, which then gives its figures.
+func TestRunnerWorkloadTimeoutReplaces(t *testing.T) {
+	h := newFakeHost()
+	h.run = func(inst string, w http.ResponseWriter, r *http.Request, quit <-chan struct{}) {
+		if inst == "native-1" {
+			hang(inst, w, r, quit)
+			return
+		}
+		json.NewEncoder(w).Encode(workload.Result{Workload: workload.Syscall,
+			Metrics: []workload.Metric{{Name: "getppid", Unit: workload.UnitOpsPerSecond, Better: "higher", Value: 42}}})
+	}
+	r := newRunner(t, h, `name: fake
+trials: 1
+timeouts:
+  workload: 100ms
+runtimes:
+  - kind: native
+workloads:
+  - kind: cpu
+    iterations: 1000
+  - kind: syscall
+    iterations: 1000
+`)
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run = %v, want the trial to go on in a replacement", err)
+	}
+	starts, stops, runs := h.snapshot()
+	if !slices.Equal(starts, []string{"native-1", "native-2"}) || stops["native-1"] != 1 || stops["native-2"] != 1 || runs["native-1"] != 1 || runs["native-2"] != 1 {
+		t.Errorf("starts %v, stops %v, runs %v; want native-1 asked once and replaced by native-2", starts, stops, runs)
+	}
+	errs, samples := readBack(t, r)
+	e := errs["native"]
+	if len(e) != 1 || !strings.Contains(e[0], "workload cpu: timed out after 100ms: ") || !strings.HasSuffix(e[0], "native-1 replaced by native-2 for the trial's remaining workloads") {
+		t.Errorf("run.json errors %q, want the cpu time-out and the replacement", errs)
+	}
+	if got := trialsOf(samples, "syscall"); len(got) != 1 {
+		t.Errorf("syscall samples in trials %v, want one", got)
+	}
+}
+
 // TestRunnerInterrupted cancels the run while the third instance runs its
 // workload (Ctrl-C): Run returns the context's error, starts nothing more,
 // stops every instance it started and records no trial error.

@@ -71,6 +71,14 @@ func TestIsolation(t *testing.T) {
 		if strings.Trim(info.CapEff, "0") != "" {
 			t.Errorf("cap_eff %s, want none", info.CapEff)
 		}
+		// Nothing the agent runs can gain a capability back: the bounding
+		// and ambient sets are empty too (read, not assumed, by the agent).
+		if info.CapBnd == "" || strings.Trim(info.CapBnd, "0") != "" {
+			t.Errorf("cap_bnd %q, want an empty bounding set", info.CapBnd)
+		}
+		if info.CapAmb == "" || strings.Trim(info.CapAmb, "0") != "" {
+			t.Errorf("cap_amb %q, want an empty ambient set", info.CapAmb)
+		}
 		if !info.NoNewPrivs {
 			t.Errorf("no_new_privs not set")
 		}

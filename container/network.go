@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"vcbench/state"
 )
 
 // DefaultSubnet is the range the point-to-point /30s of containers are
@@ -241,6 +243,9 @@ func createVeth(s slot, ns any) error {
 	host, err := netlink.LinkByName(s.Link)
 	if err != nil {
 		return fmt.Errorf("find veth %s: %w", s.Link, err)
+	}
+	if err := netlink.LinkSetAlias(host, state.LinkAlias()); err != nil {
+		return fmt.Errorf("name the owner of veth %s: %w", s.Link, err)
 	}
 	if err := netlink.AddrAdd(host, &netlink.Addr{IPNet: ipNet(s.Host)}); err != nil {
 		return fmt.Errorf("address veth %s: %w", s.Link, err)

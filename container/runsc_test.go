@@ -443,6 +443,9 @@ func TestHardeningDocker(t *testing.T) {
 			if info.CapEff != dockerCapEff || !info.NoNewPrivs {
 				t.Errorf("cap_eff %s no_new_privs %v, want Docker's %s and no_new_privs", info.CapEff, info.NoNewPrivs, dockerCapEff)
 			}
+			if info.CapBnd != dockerCapEff || strings.Trim(info.CapAmb, "0") != "" || info.CapAmb == "" {
+				t.Errorf("cap_bnd %s cap_amb %q, want Docker's %s bounding set and no ambient one", info.CapBnd, info.CapAmb, dockerCapEff)
+			}
 			for _, w := range []string{`{"kind":"syscall","iterations":20000}`, `{"kind":"fork","iterations":5}`, `{"kind":"disk","size_mib":4,"ops":64}`} {
 				code, body, err := postRun(in.Addr(), w, 60*time.Second)
 				if err != nil || code != 200 {

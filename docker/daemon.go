@@ -228,6 +228,9 @@ func (d *daemon) makeBridge() error {
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("create bridge %s: %w", d.bridge, err)
 		}
+		if err := netlink.LinkSetAlias(br, state.LinkAlias()); err != nil {
+			return fmt.Errorf("name the owner of bridge %s: %w", d.bridge, err)
+		}
 		gw := p.Addr().Next()
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(24, 32)}}
 		if err := netlink.AddrAdd(br, addr); err != nil {

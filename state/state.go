@@ -416,3 +416,38 @@ func Stale(recs []*Record) []*Record {
 	}
 	return out
 }
+
+// linkAliasPrefix begins the alias (IFLA_IFALIAS) of every network link
+// vcbench makes; the owner's pid and start time follow.
+const linkAliasPrefix = "vcbench owner "
+
+// LinkAlias is the alias a backend gives each link it makes (veth, tap,
+// bridge): the vcbench process that owns it. `vcbench cleanup` reads it
+// back with LinkOwner, so that a link no record in its state directory
+// covers is taken for stray only when its owner is gone: a live run with
+// another state directory keeps its links.
+func LinkAlias() string {
+	self, _ := ProcOf(os.Getpid())
+	return fmt.Sprintf("%s%d %d", linkAliasPrefix, self.Pid, self.StartTime)
+}
+
+// LinkOwner returns the owner that LinkAlias wrote in alias; ok is false
+// for any other alias (none, or not vcbench's).
+func LinkOwner(alias string) (p Proc, ok bool) {
+	rest, found := strings.CutPrefix(alias, linkAliasPrefix)
+	if !found {
+		return Proc{}, false
+	}
+	pid, start, found := strings.Cut(rest, " ")
+	if !found {
+		return Proc{}, false
+	}
+	var err error
+	if p.Pid, err = strconv.Atoi(pid); err != nil || p.Pid <= 0 {
+		return Proc{}, false
+	}
+	if p.StartTime, err = strconv.ParseUint(start, 10, 64); err != nil {
+		return Proc{}, false
+	}
+	return p, true
+}

@@ -103,3 +103,17 @@ func mustProc(t *testing.T, pid int) Proc {
 	}
 	return p
 }
+
+// TestLinkOwner: LinkAlias names this live process, LinkOwner reads it
+// back, and other aliases name nobody.
+func TestLinkOwner(t *testing.T) {
+	p, ok := LinkOwner(LinkAlias())
+	if !ok || p.Pid != os.Getpid() || !p.Alive() {
+		t.Errorf("LinkOwner(LinkAlias()) = %+v, %v; want this live process", p, ok)
+	}
+	for _, a := range []string{"", "uplink", "vcbench owner", "vcbench owner 12", "vcbench owner x 1", "vcbench owner 0 5", "vcbench owner 12 -1"} {
+		if p, ok := LinkOwner(a); ok {
+			t.Errorf("LinkOwner(%q) = %+v, want none", a, p)
+		}
+	}
+}

@@ -103,6 +103,9 @@ func createTap(own *state.Owner) (NetSetup, error) {
 		if err != nil {
 			return NetSetup{}, fmt.Errorf("find tap %s: %w", name, err)
 		}
+		if err := netlink.LinkSetAlias(link, state.LinkAlias()); err != nil {
+			return NetSetup{}, fmt.Errorf("name the owner of tap %s: %w", name, err)
+		}
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: host, Mask: net.CIDRMask(30, 32)}}
 		if err := netlink.AddrAdd(link, addr); err != nil {
 			return NetSetup{}, fmt.Errorf("address %s on %s: %w", addr, name, err)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,6 +125,7 @@ func TestBoot(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			assertPrivateDir(t, inst.dir)
 			info := testenv.Info(t, inst.Addr())
 			host, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 			if !strings.Contains(info.KernelRelease, "cloud-amd64") || info.KernelRelease == strings.TrimSpace(string(host)) {
@@ -181,6 +183,24 @@ func TestBoot(t *testing.T) {
 			}
 			t.Logf("phases %v memory %v describe %v", inst.Phases(), mem, d)
 		})
+	}
+}
+
+// assertPrivateDir checks, while the instance runs, that its private
+// directory (the QMP socket's: whoever can connect can drive QEMU) is a
+// real directory of mode 0700 owned by the caller, with the socket in it.
+func assertPrivateDir(t *testing.T, dir string) {
+	t.Helper()
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatalf("private dir: %v", err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm() != 0o700 || int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid() {
+		t.Errorf("private dir %s: mode %s uid %d gid %d, want a directory of mode 0700 owned by %d:%d", dir, fi.Mode(), st.Uid, st.Gid, os.Geteuid(), os.Getegid())
+	}
+	if sock, err := os.Lstat(filepath.Join(dir, "qmp.sock")); err != nil || sock.Mode()&os.ModeSocket == 0 {
+		t.Errorf("QMP socket in %s: %v", dir, err)
 	}
 }
 

@@ -23,9 +23,13 @@ type Info struct {
 	RootReadOnly  bool        `json:"rootfs_read_only"`
 	UID           int         `json:"uid"`
 	CapEff        string      `json:"cap_eff"` // effective capabilities, hex as in /proc/self/status
-	NoNewPrivs    bool        `json:"no_new_privs"`
-	GoVersion     string      `json:"go_version"`
-	Time          time.Time   `json:"time"`
+	// CapBnd and CapAmb are the bounding and ambient sets (CapBnd, CapAmb
+	// of /proc/self/status): what a program the agent runs can still gain.
+	CapBnd     string    `json:"cap_bnd"`
+	CapAmb     string    `json:"cap_amb"`
+	NoNewPrivs bool      `json:"no_new_privs"`
+	GoVersion  string    `json:"go_version"`
+	Time       time.Time `json:"time"`
 }
 
 // Interface is a network interface and its addresses.

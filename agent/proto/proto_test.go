@@ -44,7 +44,8 @@ func TestInfoJSON(t *testing.T) {
 		CPUModel: "m", MemTotalBytes: 5, MemAvailBytes: 6, UptimeSeconds: 7.5,
 		Interfaces: []Interface{{Name: "lo", MTU: 65536, Up: true, Addrs: []string{"127.0.0.1/8"}}},
 		Cgroup:     CgroupView{Path: "/", MemoryLimit: "max", CPULimit: "max 100000", PidsLimit: "1024"},
-		RootFSType: "tmpfs", RootReadOnly: true, UID: 0, CapEff: "000001ffffffffff", NoNewPrivs: true, GoVersion: "go1.26",
+		RootFSType: "tmpfs", RootReadOnly: true, UID: 0, CapEff: "000001ffffffffff",
+		CapBnd: "000001ffffffffff", CapAmb: "0000000000000000", NoNewPrivs: true, GoVersion: "go1.26",
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -54,7 +55,7 @@ func TestInfoJSON(t *testing.T) {
 		`"cpu_model":"m","mem_total_bytes":5,"mem_available_bytes":6,"uptime_seconds":7.5,` +
 		`"interfaces":[{"name":"lo","mtu":65536,"up":true,"addrs":["127.0.0.1/8"]}],` +
 		`"cgroup":{"path":"/","memory_limit":"max","cpu_limit":"max 100000","pids_limit":"1024"},` +
-		`"rootfs_type":"tmpfs","rootfs_read_only":true,"uid":0,"cap_eff":"000001ffffffffff","no_new_privs":true,"go_version":"go1.26",` +
+		`"rootfs_type":"tmpfs","rootfs_read_only":true,"uid":0,"cap_eff":"000001ffffffffff","cap_bnd":"000001ffffffffff","cap_amb":"0000000000000000","no_new_privs":true,"go_version":"go1.26",` +
 		`"time":"2026-01-02T03:04:05Z"}`
 	if string(b) != want {
 		t.Errorf("Info JSON\n got %s\nwant %s", b, want)

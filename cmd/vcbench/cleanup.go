@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,13 +58,11 @@ With --all it also removes those of live runs. Runs under --out still marked
 				}
 				fmt.Fprintf(w, "removed %s instance %s (%s): %s\n", r.RunID, r.Instance, r.Runtime, r.Summary())
 			}
-			if all || len(liveOwners(stateDir)) == 0 {
-				for _, l := range strayLinks() {
-					if err := netlink.LinkDel(l); err != nil {
-						failed = append(failed, fmt.Sprintf("link %s: %v", l.Attrs().Name, err))
-					} else {
-						fmt.Fprintf(w, "removed stray link %s\n", l.Attrs().Name)
-					}
+			for _, l := range strayLinks(all || len(liveOwners(stateDir)) == 0) {
+				if err := netlink.LinkDel(l); err != nil {
+					failed = append(failed, fmt.Sprintf("link %s: %v", l.Attrs().Name, err))
+				} else {
+					fmt.Fprintf(w, "removed stray link %s\n", l.Attrs().Name)
 				}
 			}
 			markInterrupted(w, out)
@@ -92,29 +92,58 @@ func liveOwners(dir string) []state.Proc {
 	return live
 }
 
-// strayLinks are vcbench's veth/tap interfaces (names start with "vcb")
-// that no record covers, e.g. from a run killed between creating a link
-// and saving its record.
-func strayLinks() []netlink.Link {
+// strayLinks are vcbench's veth, tap and bridge interfaces (names start
+// with "vcb") that the records left behind, e.g. from a run killed
+// between creating a link and saving its record. A link whose alias names
+// its owner (state.LinkAlias) is stray only when that vcbench is gone, so
+// that a live run with another state directory keeps its links. A link
+// without an owner (an older vcbench's, or one killed before it named the
+// owner) is stray only when unowned is true: with --all, or when no run of
+// this state directory is alive.
+func strayLinks(unowned bool) []netlink.Link {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil
 	}
 	var out []netlink.Link
 	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Name, "vcb") {
+		if !strings.HasPrefix(l.Attrs().Name, "vcb") {
+			continue
+		}
+		if owner, ok := state.LinkOwner(l.Attrs().Alias); ok {
+			if !owner.Alive() {
+				out = append(out, l)
+			}
+			continue
+		}
+		if unowned {
 			out = append(out, l)
 		}
 	}
 	return out
 }
 
+// markInterrupted marks the runs under root that a dead vcbench left
+// "running" as interrupted, and removes the scratch directory of every run
+// whose writer is gone (a killed run never removed it). The records'
+// teardown has removed what was in it by then; a scratch directory that is
+// not empty is left alone and named, since something in it (a mount of a
+// live process) may not be ours to delete.
 func markInterrupted(w interface{ Write([]byte) (int, error) }, root string) {
 	dirs, _ := filepath.Glob(filepath.Join(root, "*", "run.json"))
 	for _, f := range dirs {
 		dir := filepath.Dir(f)
 		run, err := bench.ReadRun(dir)
-		if err != nil || run.Info.Status != bench.StatusInterrupted {
+		if err != nil || run.Info.Status == bench.StatusRunning {
+			continue
+		}
+		scratch := filepath.Join(dir, "scratch")
+		if err := os.Remove(scratch); err == nil {
+			fmt.Fprintf(w, "removed %s\n", scratch)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(w, "left %s: %v\n", scratch, err)
+		}
+		if run.Info.Status != bench.StatusInterrupted {
 			continue
 		}
 		// ReadRun reports a dead writer as interrupted; make it so on disk.
