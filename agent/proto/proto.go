@@ -196,3 +196,45 @@ const FlagTools = "tools"
 // chroot helper: `vcbench-agent tools-exec ROOT SCRATCH DIR -- ARGV...`
 // (see agent.ToolsExecMain).
 const ToolsExecCommand = "tools-exec"
+
+// PathToolsServe starts (POST ToolServeRequest → ToolServer) the server
+// of a host-client tool (iperf3, sockperf, redis) in the instance; DELETE
+// PathToolsServe + "/{port}" stops it (→ ToolServerStopped). The agent
+// owns the process: it runs one at a time (a new POST stops the last),
+// and none outlives the agent.
+const PathToolsServe = "/tools/serve"
+
+// The tool servers the agent starts (ToolServeRequest.Tool).
+const (
+	ServerIperf3   = "iperf3"
+	ServerSockperf = "sockperf"
+	ServerRedis    = "redis"
+)
+
+// ToolPortOffset places the tool servers' port (TCP and UDP, one number)
+// next to the agent's HTTP port, as DataPortOffset does the data server's:
+// the agent at 0.0.0.0:8080 serves tools on 8082, the port a VM's
+// user-mode networking must forward for TCP and UDP. An HTTP port of 0
+// (native) gives a port picked free for both.
+const ToolPortOffset = 2
+
+// ToolServeRequest is PathToolsServe's POST body.
+type ToolServeRequest struct {
+	Tool     string `json:"tool"`     // ServerIperf3, ServerSockperf or ServerRedis
+	Protocol string `json:"protocol"` // tcp or udp (sockperf's server serves one)
+}
+
+// ToolServer is a started tool server: its port (TCP and UDP) in the
+// instance and its command line; it listens when the answer comes.
+type ToolServer struct {
+	Tool    string   `json:"tool"`
+	Port    int      `json:"port"`
+	Command []string `json:"command"`
+}
+
+// ToolServerStopped is the answer of a DELETE: how the server ended and
+// the tail of its output.
+type ToolServerStopped struct {
+	Exit   string `json:"exit"`
+	Output string `json:"output,omitempty"`
+}
