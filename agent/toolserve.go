@@ -71,7 +71,7 @@ func (s *Server) handleToolServe(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, proto.RunError{Error: msg})
 		return
 	}
-	port, err := s.toolPort()
+	port, err := s.toolPort(req.Tool)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, proto.RunError{Error: err.Error()})
 		return
@@ -104,16 +104,20 @@ func (s *Server) handleToolStop(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// toolPort is the tool servers' port: the HTTP port + ToolPortOffset
-// (what a VM's hostfwd forwards), or one free for TCP and UDP when the
-// HTTP port was picked by the kernel.
-func (s *Server) toolPort() (int, error) {
+// toolPort is tool's server port: the HTTP port + ToolPortOffset (what a
+// VM's hostfwd forwards), or one free for TCP and UDP when the HTTP port
+// was picked by the kernel.
+func (s *Server) toolPort(tool string) (int, error) {
+	off := proto.ToolPortOffset(tool)
+	if off == 0 {
+		return 0, fmt.Errorf("%q is not a tool server (allowed: %s, %s, %s)", tool, proto.ServerIperf3, proto.ServerSockperf, proto.ServerRedis)
+	}
 	_, p, err := net.SplitHostPort(s.cfg.Listen)
 	if err != nil {
 		return 0, fmt.Errorf("tool port from %q: %w", s.cfg.Listen, err)
 	}
 	if n, err := strconv.Atoi(p); err == nil && n != 0 {
-		return n + proto.ToolPortOffset, nil
+		return n + off, nil
 	}
 	return freePort()
 }

@@ -12,13 +12,14 @@ import (
 	"vcbench/workload"
 )
 
-// ToolAddresser is implemented by instances whose agent's tool port
-// (proto.ToolPortOffset above its HTTP port, TCP and UDP) the harness
-// reaches at another address than the control address's host: QEMU
-// user-mode networking forwards a host port to it. An empty answer means
+// ToolAddresser is implemented by instances whose agent's tool ports
+// (proto.ToolPortOffset(tool) above its HTTP port, TCP and UDP) the
+// harness reaches at another address than the control address's host:
+// QEMU user-mode networking forwards a host port to each. tool is
+// proto.ServerIperf3, ServerSockperf or ServerRedis; an empty answer means
 // "the control address's host, the port the agent reports".
 type ToolAddresser interface {
-	ToolAddr() string
+	ToolAddr(tool string) string
 }
 
 // SettingHostClientCPUs is the runtime setting (run.json) that says which
@@ -42,7 +43,7 @@ func (r *Runner) runHostClient(ctx context.Context, inst Instance, rc scenarios.
 	target := workload.HostTarget{Control: inst.Addr(),
 		Tools: &workload.HostTools{Helper: r.Env.AgentPath, Root: root, Scratch: scratch, CPUs: cpus}}
 	if t, ok := inst.(ToolAddresser); ok {
-		target.ToolAddr = t.ToolAddr()
+		target.ToolAddr = t.ToolAddr
 	}
 	res, err := workload.RunHostClient(ctx, target, p)
 	if err != nil {

@@ -122,12 +122,13 @@ func CPUList(cpus []int) string {
 type HostTarget struct {
 	// Control is the agent's HTTP address (the instance's Addr).
 	Control string
-	// ToolAddr is host:port where the harness reaches the agent's tool
-	// port (TCP and UDP). Empty means Control's host and the port the
-	// agent answers, right wherever the harness reaches the instance's own
-	// address (native loopback, a container's veth); QEMU user-mode
-	// networking forwards another host port.
-	ToolAddr string
+	// ToolAddr, when set, is host:port where the harness reaches the
+	// agent's port of a tool (proto.ServerIperf3, ...; TCP and UDP). Nil
+	// or "" means Control's host and the port the agent answers, right
+	// wherever the harness reaches the instance's own address (native
+	// loopback, a container's veth); QEMU user-mode networking forwards
+	// other host ports.
+	ToolAddr func(tool string) string
 	// Tools runs the clients (a *HostTools).
 	Tools tools.Runner
 }
@@ -192,16 +193,17 @@ func RunHostClient(ctx context.Context, target HostTarget, p Params) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	host, fwdPort, err := toolHost(target)
-	if err != nil {
-		return nil, err
-	}
 	client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
 	defer client.CloseIdleConnections()
 	start := time.Now()
-	res := &Result{Workload: p.Kind, Notes: map[string]string{"addr": host}}
+	res := &Result{Workload: p.Kind, Notes: map[string]string{}}
 	var raw strings.Builder
 	for _, run := range runs {
+		host, fwdPort, err := toolHost(target, run.server.Tool)
+		if err != nil {
+			return nil, err
+		}
+		res.Notes["addr"] = host
 		srv, err := serveTool(ctx, client, target.Control, run.server)
 		if err != nil {
 			return nil, fmt.Errorf("%s server for %s: %w", run.server.Tool, orLabel(run.label), err)
@@ -269,17 +271,19 @@ func lastLines(s string, n int) string {
 
 // toolHost is the host the clients connect to and, when the tool port is
 // forwarded (target.ToolAddr), the forwarded port.
-func toolHost(t HostTarget) (string, int, error) {
-	if t.ToolAddr != "" {
-		h, p, err := net.SplitHostPort(t.ToolAddr)
-		if err != nil {
-			return "", 0, fmt.Errorf("tool address %q: %w", t.ToolAddr, err)
+func toolHost(t HostTarget, tool string) (string, int, error) {
+	if t.ToolAddr != nil {
+		if a := t.ToolAddr(tool); a != "" {
+			h, p, err := net.SplitHostPort(a)
+			if err != nil {
+				return "", 0, fmt.Errorf("%s address %q: %w", tool, a, err)
+			}
+			port, err := strconv.Atoi(p)
+			if err != nil || port <= 0 {
+				return "", 0, fmt.Errorf("%s address %q: bad port", tool, a)
+			}
+			return h, port, nil
 		}
-		port, err := strconv.Atoi(p)
-		if err != nil || port <= 0 {
-			return "", 0, fmt.Errorf("tool address %q: bad port", t.ToolAddr)
-		}
-		return h, port, nil
 	}
 	h, _, err := net.SplitHostPort(t.Control)
 	if err != nil {

@@ -211,12 +211,25 @@ const (
 	ServerRedis    = "redis"
 )
 
-// ToolPortOffset places the tool servers' port (TCP and UDP, one number)
+// ToolPortOffset places each tool server's port (TCP and UDP, one number)
 // next to the agent's HTTP port, as DataPortOffset does the data server's:
-// the agent at 0.0.0.0:8080 serves tools on 8082, the port a VM's
-// user-mode networking must forward for TCP and UDP. An HTTP port of 0
-// (native) gives a port picked free for both.
-const ToolPortOffset = 2
+// the agent at 0.0.0.0:8080 serves iperf3 on 8082, sockperf on 8083 and
+// redis on 8084, the ports a VM's user-mode networking must forward (TCP
+// and UDP; redis TCP only). One port per tool, because sockperf's TCP
+// server binds without SO_REUSEADDR and fails while the previous server's
+// connections sit in TIME_WAIT on a shared port. An HTTP port of 0
+// (native) gives a port picked free for both protocols at each start.
+func ToolPortOffset(tool string) int {
+	switch tool {
+	case ServerIperf3:
+		return 2
+	case ServerSockperf:
+		return 3
+	case ServerRedis:
+		return 4
+	}
+	return 0
+}
 
 // ToolServeRequest is PathToolsServe's POST body.
 type ToolServeRequest struct {
