@@ -53,6 +53,7 @@ type Server struct {
 	dataErr  error                // why data is nil
 	tools    *Tools               // nil: no tools image
 	toolsWhy string               // why tools is nil, when that is an error
+	toolSrv  *toolServers         // the host-client tools' server in the instance
 }
 
 // NewServer builds the server and registers its metrics.
@@ -60,7 +61,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	s := &Server{cfg: cfg, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, reg: prometheus.NewRegistry(), toolSrv: newToolServers()}
 	var err error
 	if s.tools, err = FindTools(cfg.ToolsRoot, cfg.ScratchDir, cfg.DiskPath); err != nil {
 		s.toolsWhy = err.Error()
@@ -105,6 +106,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+proto.PathMetrics, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	workload.RegisterNetworkHandlers(mux)
 	mux.HandleFunc("GET "+proto.PathNetPorts, s.handlePorts)
+	mux.HandleFunc("POST "+proto.PathToolsServe, s.handleToolServe)
+	mux.HandleFunc("DELETE "+proto.PathToolsServe+"/{port}", s.handleToolStop)
 	return mux
 }
 
@@ -159,6 +162,10 @@ func (s *Server) observe(k workload.Kind) func(op string, d time.Duration) {
 	}
 }
 
+// Close stops what the server started outside a request: the tool
+// server, if one runs.
+func (s *Server) Close() { s.toolSrv.close() }
+
 // Serve listens on cfg.Listen, prints proto.ReadyLine and serves until ctx ends.
 func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	s := NewServer(cfg)
@@ -168,6 +175,7 @@ func Serve(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	s.startData(cfg, cfg.Listen)
 	defer s.stopData()
+	defer s.Close()
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: log.New(cfg.Log, proto.LogPrefix, 0)}
 	fmt.Fprintln(out, proto.ReadyLine(ln.Addr().String()))

@@ -147,7 +147,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 			return r.appendAndObserve(batchSamples)
 		}
 		if d.Workload != "" {
-			ws, failed := r.densityWorkload(ctx, insts, d.Workload, kl, mk)
+			ws, failed := r.densityWorkload(ctx, insts, rc, d.Workload, kl, mk)
 			batchSamples = append(batchSamples, ws...)
 			if len(failed) > 0 {
 				// Memory read now would be that of idle instances, not of
@@ -274,7 +274,7 @@ func densityMemory(insts []Instance, k string, mk func(string, workload.Unit, wo
 // densityWorkload runs one workload in every instance at once and records
 // each instance's figures. failed says, per instance whose workload
 // failed, which and why (with the backend's exit reason when it died).
-func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind workload.Kind, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) (out []Sample, failed []string) {
+func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, rc scenarios.RuntimeConfig, kind workload.Kind, k string, mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample) (out []Sample, failed []string) {
 	results := make([]*workload.Result, len(insts))
 	errs := make([]error, len(insts))
 	var wg sync.WaitGroup
@@ -282,7 +282,7 @@ func (r *Runner) densityWorkload(ctx context.Context, insts []Instance, kind wor
 		wg.Add(1)
 		go func(i int, inst Instance) {
 			defer wg.Done()
-			results[i], errs[i] = r.runWorkload(ctx, inst, workload.Params{Kind: kind}, r.Scenario.Timeouts.WorkloadTimeout())
+			results[i], errs[i] = r.runWorkload(ctx, inst, rc, workload.Params{Kind: kind}, r.Scenario.Timeouts.WorkloadTimeout())
 		}(i, inst)
 	}
 	wg.Wait()

@@ -452,7 +452,7 @@ func (r *Runner) trial(ctx context.Context, p *prepared, trial int, warm bool, d
 			cpu0, _ = cpuTimer.HostCPUSeconds()
 		}
 		timeout := sc.Timeouts.WorkloadTimeout()
-		res, werr := r.runWorkload(ctx, inst, wc.Params, timeout)
+		res, werr := r.runWorkload(ctx, inst, rc, wc.Params, timeout)
 		if werr != nil {
 			if err := ctx.Err(); err != nil {
 				return good, failed, err
@@ -712,9 +712,12 @@ func (r *Runner) waitReady(ctx context.Context, inst Instance) error {
 	}
 }
 
-func (r *Runner) runWorkload(ctx context.Context, inst Instance, p workload.Params, timeout time.Duration) (*workload.Result, error) {
+func (r *Runner) runWorkload(ctx context.Context, inst Instance, rc scenarios.RuntimeConfig, p workload.Params, timeout time.Duration) (*workload.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if p.Kind.RunsOnHost() {
+		return r.runHostClient(ctx, inst, rc, p)
+	}
 	if p.Kind == workload.Network {
 		target := workload.NetTarget{Control: inst.Addr()}
 		if d, ok := inst.(DataAddresser); ok {

@@ -632,6 +632,11 @@ func (d *Density) validate() error {
 	if d.pos.has("workload") && !d.Workload.Valid() {
 		return d.pos.errorf("workload", "density.workload", "%q is not a workload (allowed: %v)", d.Workload, workload.Kinds)
 	}
+	if d.Workload.RunsOnHost() {
+		// One host client per instance, all at once, would measure the
+		// host's clients more than the instances.
+		return d.pos.errorf("workload", "density.workload", "%s runs its client on the host; a density sweep takes a workload that runs in the instance", d.Workload)
+	}
 	return nil
 }
 

@@ -25,14 +25,25 @@ const (
 	Fio      Kind = "fio"
 	Sysbench Kind = "sysbench"
 	StressNG Kind = "stress-ng"
+	// The host-client tools: the server runs in the instance (the agent
+	// starts it), the client on the host (RunHostClient).
+	Iperf3   Kind = "iperf3"
+	Sockperf Kind = "sockperf"
+	Redis    Kind = "redis"
 )
 
 // Kinds lists every workload in report order.
-var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network, Fio, Sysbench, StressNG}
+var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network, Fio, Sysbench, StressNG, Iperf3, Sockperf, Redis}
 
 // NeedsTools reports whether workload k runs a tool of the tools image, so
 // that its runtime must run `image: tools`.
-func (k Kind) NeedsTools() bool { return k == Fio || k == Sysbench || k == StressNG }
+func (k Kind) NeedsTools() bool {
+	return k == Fio || k == Sysbench || k == StressNG || k.RunsOnHost()
+}
+
+// RunsOnHost reports whether workload k's client runs on the host against
+// a server in the instance (RunHostClient), rather than in the agent.
+func (k Kind) RunsOnHost() bool { return k == Iperf3 || k == Sockperf || k == Redis }
 
 // Params are a workload's parameters. Zero means "the default"; which fields
 // apply to which workload is in Applies.
@@ -64,6 +75,9 @@ var applies = map[Kind][]string{
 	Fio:      {"rw", "bs", "iodepth", "numjobs", "size", "direct", "runtime", "ioengine"},
 	Sysbench: {"test", "threads", "runtime", "bs", "size", "mode", "max_prime"},
 	StressNG: {"stressors", "workers", "runtime"},
+	Iperf3:   {"protocol", "direction", "streams", "bitrate", "runtime"},
+	Sockperf: {"protocol", "msg_size", "runtime"},
+	Redis:    {"tests", "clients", "requests", "value_size"},
 }
 
 // Applies reports whether the parameter key is meaningful for workload k.
@@ -158,6 +172,9 @@ const (
 	UnitOpsPerSecond   Unit = "ops_per_second"
 	// UnitRatio is a fraction of 0..1 (density's host_cpu_busy).
 	UnitRatio Unit = "ratio"
+	// UnitCount is a number of events (iperf3's retransmits, sockperf's
+	// observations).
+	UnitCount Unit = "count"
 )
 
 // Better says which direction of a figure is an improvement.

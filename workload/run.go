@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/workload/tools"
 )
 
@@ -54,6 +55,8 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 		res, err = runTool(ctx, p, env, r)
 	case Network:
 		return nil, fmt.Errorf("network runs from the harness against /net/*, not through /run")
+	case Iperf3, Sockperf, Redis:
+		return nil, fmt.Errorf("%s runs its client on the host against %s, not through /run", p.Kind, proto.PathToolsServe)
 	default:
 		return nil, fmt.Errorf("unknown workload %q", p.Kind)
 	}

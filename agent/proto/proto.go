@@ -196,3 +196,58 @@ const FlagTools = "tools"
 // chroot helper: `vcbench-agent tools-exec ROOT SCRATCH DIR -- ARGV...`
 // (see agent.ToolsExecMain).
 const ToolsExecCommand = "tools-exec"
+
+// PathToolsServe starts (POST ToolServeRequest → ToolServer) the server
+// of a host-client tool (iperf3, sockperf, redis) in the instance; DELETE
+// PathToolsServe + "/{port}" stops it (→ ToolServerStopped). The agent
+// owns the process: it runs one at a time (a new POST stops the last),
+// and none outlives the agent.
+const PathToolsServe = "/tools/serve"
+
+// The tool servers the agent starts (ToolServeRequest.Tool).
+const (
+	ServerIperf3   = "iperf3"
+	ServerSockperf = "sockperf"
+	ServerRedis    = "redis"
+)
+
+// ToolPortOffset places each tool server's port (TCP and UDP, one number)
+// next to the agent's HTTP port, as DataPortOffset does the data server's:
+// the agent at 0.0.0.0:8080 serves iperf3 on 8082, sockperf on 8083 and
+// redis on 8084, the ports a VM's user-mode networking must forward (TCP
+// and UDP; redis TCP only). One port per tool, because sockperf's TCP
+// server binds without SO_REUSEADDR and fails while the previous server's
+// connections sit in TIME_WAIT on a shared port. An HTTP port of 0
+// (native) gives a port picked free for both protocols at each start.
+func ToolPortOffset(tool string) int {
+	switch tool {
+	case ServerIperf3:
+		return 2
+	case ServerSockperf:
+		return 3
+	case ServerRedis:
+		return 4
+	}
+	return 0
+}
+
+// ToolServeRequest is PathToolsServe's POST body.
+type ToolServeRequest struct {
+	Tool     string `json:"tool"`     // ServerIperf3, ServerSockperf or ServerRedis
+	Protocol string `json:"protocol"` // tcp or udp (sockperf's server serves one)
+}
+
+// ToolServer is a started tool server: its port (TCP and UDP) in the
+// instance and its command line; it listens when the answer comes.
+type ToolServer struct {
+	Tool    string   `json:"tool"`
+	Port    int      `json:"port"`
+	Command []string `json:"command"`
+}
+
+// ToolServerStopped is the answer of a DELETE: how the server ended and
+// the tail of its output.
+type ToolServerStopped struct {
+	Exit   string `json:"exit"`
+	Output string `json:"output,omitempty"`
+}

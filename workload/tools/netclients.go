@@ -11,14 +11,15 @@ import (
 	"strings"
 )
 
-// The parsers of the host-side clients (iperf3, redis-benchmark). Their
-// drivers, a server in the instance and the client on the host pinned
-// away from the instance's CPUs, are not written yet: see the report of
-// vcbench issue 14.
+// The parsers of the host-side clients (iperf3, redis-benchmark; sockperf
+// is in hostclients.go with the drivers).
 
 type iperf3Report struct {
 	Start struct {
-		Version string `json:"version"`
+		Version   string `json:"version"`
+		TestStart struct {
+			Protocol string `json:"protocol"`
+		} `json:"test_start"`
 	} `json:"start"`
 	End struct {
 		SumSent struct {
@@ -28,16 +29,20 @@ type iperf3Report struct {
 			Retransmits *float64 `json:"retransmits"`
 		} `json:"sum_sent"`
 		SumReceived struct {
-			BPS float64 `json:"bits_per_second"`
+			BPS         float64  `json:"bits_per_second"`
+			JitterMS    *float64 `json:"jitter_ms"`
+			LostPercent *float64 `json:"lost_percent"`
 		} `json:"sum_received"`
 	} `json:"end"`
 	Error string `json:"error"`
 }
 
-// ParseIperf3 reads the client's `iperf3 -J` report (TCP) and returns
-// sent_bw and received_bw (bytes/s; iperf3 counts bits) and retransmits
-// (count, when the sender's kernel reports them). iperf3 3.12 exits 0
-// when it cannot connect: the report's "error" is then the error.
+// ParseIperf3 reads the client's `iperf3 -J` report and returns sent_bw
+// and received_bw (bytes/s; iperf3 counts bits) and, for TCP, retransmits
+// (count, when the sender's kernel reports them); for UDP, the receiver's
+// jitter (seconds) and lost (the fraction of datagrams lost, 0..1).
+// iperf3 3.12 exits 0 when it cannot connect: the report's "error" is
+// then the error.
 func ParseIperf3(r io.Reader) ([]Figure, error) {
 	var rep iperf3Report
 	if err := json.NewDecoder(io.LimitReader(r, 64<<20)).Decode(&rep); err != nil {
@@ -55,8 +60,20 @@ func ParseIperf3(r io.Reader) ([]Figure, error) {
 		higher("sent_bw", UnitBytesPerSecond, s.BPS/8),
 		higher("received_bw", UnitBytesPerSecond, rcv.BPS/8),
 	}
-	if s.Retransmits != nil && *s.Retransmits >= 0 && !math.IsInf(*s.Retransmits, 0) {
-		figs = append(figs, lower("retransmits", UnitCount, *s.Retransmits))
+	finite := func(v float64) bool { return v >= 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
+	switch rep.Start.TestStart.Protocol {
+	case "UDP":
+		j, l := rcv.JitterMS, rcv.LostPercent
+		if j == nil || l == nil || !finite(*j) || !finite(*l) || *l > 100 {
+			return nil, fmt.Errorf("iperf3 UDP report without the receiver's jitter and loss: %w", ErrNoFigures)
+		}
+		figs = append(figs, lower("jitter", UnitSeconds, *j/1e3), lower("lost", UnitRatio, *l/100))
+	case "TCP", "":
+		if s.Retransmits != nil && finite(*s.Retransmits) {
+			figs = append(figs, lower("retransmits", UnitCount, *s.Retransmits))
+		}
+	default:
+		return nil, fmt.Errorf("iperf3 report of protocol %q", rep.Start.TestStart.Protocol)
 	}
 	return figs, nil
 }
@@ -82,6 +99,7 @@ func ParseRedisBenchmark(r io.Reader) ([]Figure, error) {
 		}
 	}
 	var figs []Figure
+	seen := map[string]bool{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -94,6 +112,11 @@ func ParseRedisBenchmark(r io.Reader) ([]Figure, error) {
 			return nil, fmt.Errorf("redis-benchmark CSV: %d fields, header has %d", len(rec), len(head))
 		}
 		name := strings.ToLower(strings.Fields(rec[col["test"]] + " x")[0])
+		if seen[name] {
+			// The lrange tests add an "LPUSH (needed to benchmark LRANGE)" row.
+			return nil, fmt.Errorf("redis-benchmark CSV has test %q twice", name)
+		}
+		seen[name] = true
 		num := func(k string) (float64, error) {
 			v, err := strconv.ParseFloat(rec[col[k]], 64)
 			if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {

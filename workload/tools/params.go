@@ -36,11 +36,24 @@ type Params struct {
 	Stressors []string `yaml:"stressors" json:"stressors,omitempty"`
 	Workers   int      `yaml:"workers" json:"workers,omitempty"` // instances of each stressor
 
-	// iperf3 and redis-benchmark (clients on the host).
+	// iperf3, sockperf and redis-benchmark (clients on the host, servers
+	// in the instance).
 	Streams   int  `yaml:"streams" json:"streams,omitempty"`       // iperf3 -P
 	Clients   int  `yaml:"clients" json:"clients,omitempty"`       // redis-benchmark -c
 	Requests  int  `yaml:"requests" json:"requests,omitempty"`     // redis-benchmark -n
 	ValueSize Size `yaml:"value_size" json:"value_size,omitempty"` // redis-benchmark -d
+	// Protocol is tcp, udp or both (iperf3, sockperf); empty: both.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// Direction is iperf3's: to_agent (host sends), from_agent (-R, the
+	// instance sends) or both; empty: both.
+	Direction string `yaml:"direction" json:"direction,omitempty"`
+	// Bitrate is iperf3's UDP target (-b) in bits per second ("1G", "100M":
+	// decimal suffixes, as iperf3 counts); 0: DefaultUDPBitrate.
+	Bitrate Bitrate `yaml:"bitrate" json:"bitrate,omitempty"`
+	// MsgSize is sockperf's message size (-m, at least SockperfMinMsg).
+	MsgSize int `yaml:"msg_size" json:"msg_size,omitempty"`
+	// Tests are redis-benchmark's (-t), from RedisTests; empty: get, set.
+	Tests []string `yaml:"tests" json:"tests,omitempty"`
 }
 
 // Limits of the parameters (each at least 0, where 0 is the default).
@@ -56,6 +69,8 @@ const (
 	MaxClients  = 10000
 	MaxRequests = 1 << 30
 	MaxValue    = 64 << 20
+	MaxBitrate  = 400_000_000_000 // 400 Gbit/s
+	MaxMsgSize  = 65000           // sockperf's UDP limit
 )
 
 // Size is a byte count; YAML and JSON take a number of bytes or a string
@@ -222,6 +237,8 @@ func (p Params) Validate() (string, error) {
 		rangeCheck{"clients", int64(p.Clients), MaxClients},
 		rangeCheck{"requests", int64(p.Requests), MaxRequests},
 		rangeCheck{"value_size", int64(p.ValueSize), MaxValue},
+		rangeCheck{"bitrate", int64(p.Bitrate), MaxBitrate},
+		rangeCheck{"msg_size", int64(p.MsgSize), MaxMsgSize},
 	); err != nil {
 		return key, err
 	}
@@ -233,6 +250,8 @@ func (p Params) Validate() (string, error) {
 		{"ioengine", p.IOEngine, FioEngines},
 		{"test", p.Test, SysbenchTests},
 		{"mode", p.Mode, SysbenchFileModes},
+		{"protocol", p.Protocol, Protocols},
+		{"direction", p.Direction, Directions},
 	} {
 		if key, err := oneOf(c.key, c.v, c.allowed); err != nil {
 			return key, err
@@ -240,6 +259,23 @@ func (p Params) Validate() (string, error) {
 	}
 	if p.BS > 0 && p.BS%512 != 0 && p.Direct != nil && *p.Direct {
 		return "bs", fmt.Errorf("%d bytes is not a multiple of 512, as O_DIRECT needs", p.BS)
+	}
+	if p.MsgSize != 0 && p.MsgSize < SockperfMinMsg {
+		return "msg_size", fmt.Errorf("%d is below sockperf's minimum of %d bytes (0 for the default)", p.MsgSize, SockperfMinMsg)
+	}
+	seenTest := map[string]bool{}
+	for i, t := range p.Tests {
+		_, err := oneOf("tests", t, RedisTests)
+		if t == "" {
+			err = fmt.Errorf(`"" is not allowed (allowed: %s)`, strings.Join(RedisTests, ", "))
+		}
+		if err != nil {
+			return "tests", fmt.Errorf("tests[%d]: %w", i, err)
+		}
+		if seenTest[t] {
+			return "tests", fmt.Errorf("tests[%d]: %q is listed twice", i, t)
+		}
+		seenTest[t] = true
 	}
 	seen := map[string]bool{}
 	for i, s := range p.Stressors {
@@ -252,4 +288,53 @@ func (p Params) Validate() (string, error) {
 		seen[s] = true
 	}
 	return "", nil
+}
+
+// Bitrate is a rate in bits per second; YAML and JSON take a number or a
+// string with a decimal suffix as iperf3 writes them ("100M", "1G", "2.5G").
+type Bitrate int64
+
+var bitrateRE = regexp.MustCompile(`^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)\s*$`)
+
+// ParseBitrate reads "1000000", "100M", "1G", "2.5G" (suffixes are powers of 1000).
+func ParseBitrate(s string) (Bitrate, error) {
+	m := bitrateRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a bit rate such as 100M or 1G", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	v *= map[string]float64{"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[strings.ToLower(m[2])]
+	if v > MaxBitrate {
+		return 0, fmt.Errorf("%q is above %d bits/s", s, int64(MaxBitrate))
+	}
+	return Bitrate(math.Round(v)), nil
+}
+
+// UnmarshalYAML takes a number or a bit rate string.
+func (b *Bitrate) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseBitrate(n.Value)
+	if err != nil {
+		return &ValueError{Line: n.Line, Col: n.Column, Msg: err.Error()}
+	}
+	*b = v
+	return nil
+}
+
+// UnmarshalJSON takes a number or a bit rate string.
+func (b *Bitrate) UnmarshalJSON(data []byte) error {
+	var str string
+	if json.Unmarshal(data, &str) == nil {
+		v, err := ParseBitrate(str)
+		*b = v
+		return err
+	}
+	var n int64
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("bitrate: %w", err)
+	}
+	*b = Bitrate(n)
+	return nil
 }

@@ -36,7 +36,15 @@ const (
 	UnitBytesPerSecond = "bytes_per_second"
 	UnitOpsPerSecond   = "ops_per_second"
 	UnitCount          = "count"
+	UnitRatio          = "ratio"
 )
+
+// Starter is implemented by Runners that must start the commands they
+// make themselves (the host client's, pinned to CPUs the instance does
+// not use: a child inherits the affinity of the thread that forks it).
+type Starter interface {
+	Start(cmd *exec.Cmd) error
+}
 
 // Figure is one figure a tool produced, in a base unit.
 type Figure struct {
@@ -105,7 +113,15 @@ func run(ctx context.Context, r Runner, dir string, argv ...string) (stdout, std
 	var out, errb bytes.Buffer
 	cmd := r.Command(ctx, dir, argv...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	start := cmd.Start
+	if s, ok := r.(Starter); ok {
+		start = func() error { return s.Start(cmd) }
+	}
+	err = start()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
