@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vcbench/image"
 	"vcbench/scenarios"
 	"vcbench/workload"
 )
@@ -30,7 +29,7 @@ const SettingHostClientCPUs = "host_client_cpus"
 // the server in the instance, the client on the host from the tools tree,
 // pinned to the CPUs the instance does not use.
 func (r *Runner) runHostClient(ctx context.Context, inst Instance, rc scenarios.RuntimeConfig, p workload.Params) (*workload.Result, error) {
-	root := image.Paths{Dir: r.Env.ImageDir}.ToolsRootfs()
+	root := r.Env.ToolsRootfs
 	if _, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("%s runs its client on the host from the tools tree: %w (run `vcbench images build --tools`)", p.Kind, err)
 	}

@@ -128,6 +128,10 @@ type Env struct {
 	// InitPath is the small init binary of the container runtimes
 	// (cmd/vcbench-init); empty: they re-execute SelfPath as `vcbench init`.
 	InitPath string
+	// ToolsRootfs is the tools image's tree (image.Paths.ToolsRootfs), from
+	// which host-client workloads run their clients; the CLI fills it so
+	// that the runner knows no image layout.
+	ToolsRootfs string
 }
 
 // Merger is implemented by runtimes whose instances' memory the kernel's

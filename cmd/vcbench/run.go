@@ -75,7 +75,8 @@ func (p *pathFlags) env() (bench.Env, error) {
 	}
 	// Absolute paths: backends hand them to crun, runc and QEMU, which run
 	// in other working directories.
-	env := bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self}
+	env := bench.Env{AgentPath: agentPath, ImageDir: p.imageDir, StateDir: p.stateDir, SelfPath: self,
+		ToolsRootfs: image.Paths{Dir: p.imageDir}.ToolsRootfs()}
 	// The container runtimes' small init: beside vcbench, else beside the agent.
 	for _, dir := range []string{filepath.Dir(self), filepath.Dir(agentPath)} {
 		if st, err := os.Stat(filepath.Join(dir, "vcbench-init")); err == nil && st.Mode().IsRegular() {
@@ -83,7 +84,7 @@ func (p *pathFlags) env() (bench.Env, error) {
 			break
 		}
 	}
-	for _, path := range []*string{&env.AgentPath, &env.ImageDir, &env.StateDir, &env.InitPath} {
+	for _, path := range []*string{&env.AgentPath, &env.ImageDir, &env.StateDir, &env.InitPath, &env.ToolsRootfs} {
 		if *path == "" {
 			continue
 		}
