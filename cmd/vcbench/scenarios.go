@@ -29,7 +29,7 @@ func newScenariosCmd() *cobra.Command {
 				for _, r := range s.Runtimes {
 					kinds = append(kinds, r.RuntimeName())
 				}
-				shape := fmt.Sprintf("%d workloads; %d trials + %d warm-up", len(s.Workloads), s.Trials, s.Warmup)
+				shape := fmt.Sprintf("%d %s; %d trials + %d warm-up", len(s.Workloads), plural(len(s.Workloads), "workload"), s.Trials, s.Warmup)
 				if s.Density != nil {
 					shape = fmt.Sprintf("density sweep over %v instances", s.Density.Steps)
 				}
@@ -72,4 +72,12 @@ func newScenariosCmd() *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
