@@ -384,13 +384,13 @@ var runtimeKeys = map[RuntimeKind][]string{
 	OCICrun:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunc:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunsc:  {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening", "platform"},
-	VM:        {"memory_mib", "accel", "machine", "network"},
+	VM:        {"memory_mib", "image", "accel", "machine", "network"},
 	Docker:    {"memory_mib", "hostname", "network"},
 	Podman:    {"memory_mib", "hostname", "network"},
 }
 
 // image is not common: the engines (docker, podman) import the minimal
-// tree only, and VMs attach the tools disk only where vm/ does.
+// tree only (a VM attaches the tools image as a read-only disk).
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
 // rtType is RuntimeConfig's type, for its YAML keys.
