@@ -416,3 +416,22 @@ func TestRunscAndHardening(t *testing.T) {
 		}
 	}
 }
+
+// TestToolsUnavailable: an engine beside tool workloads loads and is
+// skipped with the reason; a runtime that could run the tools image but
+// does not set it is still refused by the loader.
+func TestToolsUnavailable(t *testing.T) {
+	s, err := Parse("t.yaml", []byte("runtimes:\n  - kind: native\n    image: tools\n  - kind: docker\nworkloads:\n  - kind: hpl\n  - kind: cpu\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := s.ToolsUnavailable(s.Runtimes[1]); why != "docker imports only the minimal image, not the tools image that hpl need" {
+		t.Errorf("docker: %q", why)
+	}
+	if why := s.ToolsUnavailable(s.Runtimes[0]); why != "" {
+		t.Errorf("native with image tools: %q", why)
+	}
+	if s, err := Parse("t.yaml", []byte("runtimes:\n  - kind: docker\nworkloads:\n  - kind: cpu\n")); err != nil || s.ToolsUnavailable(s.Runtimes[0]) != "" {
+		t.Errorf("docker without tool workloads: %v", err)
+	}
+}
