@@ -17,12 +17,18 @@ import (
 // guestLinkWait bounds the wait for eth0 after virtio_net is loaded.
 const guestLinkWait = 5 * time.Second
 
-// SetupGuest is the VM's GuestSetup: it loads the guest's modules in the
-// order the image lists, brings up lo and eth0 and gives eth0 the address
-// of the kernel parameters proto.ParamIP (CIDR) and proto.ParamGateway
+// SetupGuest is the VM's GuestSetup: it sets the hostname (the image's
+// /etc/hostname), loads the guest's modules in the order the image lists,
+// brings up lo and eth0 and gives eth0 the address of the kernel parameters proto.ParamIP (CIDR) and proto.ParamGateway
 // (default route). It does the least it can: it runs on the boot's
 // critical path.
 func SetupGuest(params proto.KernelParams) error {
+	// A kernel booted without one has the hostname "(none)", which Open
+	// MPI (hpcc's mpirun) refuses as a node name; containers get theirs
+	// from their runtime.
+	if err := unix.Sethostname([]byte(guestHostname())); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
 	if err := loadModules(proto.ModuleOrderPath); err != nil {
 		return err
 	}
@@ -138,4 +144,16 @@ func waitLink(name string, limit time.Duration) (netlink.Link, error) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// defaultGuestHostname names a guest whose image has no /etc/hostname.
+const defaultGuestHostname = "vcbench"
+
+// guestHostname is the image's /etc/hostname, else defaultGuestHostname.
+func guestHostname() string {
+	b, err := os.ReadFile("/etc/hostname")
+	if h := strings.TrimSpace(string(b)); err == nil && h != "" && len(h) <= 64 {
+		return h
+	}
+	return defaultGuestHostname
 }

@@ -254,6 +254,9 @@ func (r *Runner) prepare(ctx context.Context, rc scenarios.RuntimeConfig) (*prep
 		}
 		return nil
 	}
+	if why := r.Scenario.ToolsUnavailable(rc); why != "" {
+		return nil, skip(why)
+	}
 	factory, found := r.Factories[rc.Kind]
 	if !found {
 		return nil, skip(fmt.Sprintf("runtime %s is not built into this vcbench", rc.Kind))

@@ -58,14 +58,20 @@ func validate(cfg scenarios.RuntimeConfig, want scenarios.RuntimeKind) error {
 	return nil
 }
 
-// prepare checks what every container kind needs on the host.
-func prepare(env bench.Env) error {
+// prepare checks what every container kind needs on the host: root, and
+// the root filesystem of the runtime's image with the agent in it.
+func prepare(env bench.Env, cfg scenarios.RuntimeConfig) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (namespaces, cgroups, veth)")
 	}
-	rootfs := image.Paths{Dir: env.ImageDir}.Rootfs()
+	img := cfg.ImageName()
+	rootfs := image.Paths{Dir: env.ImageDir}.RootfsFor(string(img))
 	if _, err := os.Stat(filepath.Join(rootfs, image.AgentPathInImage)); err != nil {
-		return fmt.Errorf("rootfs not built (run `vcbench images`): %w", err)
+		build := "`vcbench images build`"
+		if img == scenarios.ImageTools {
+			build = "`vcbench images build --tools`"
+		}
+		return fmt.Errorf("%s image's rootfs not built (run %s): %w", img, build, err)
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func (r *Runtime) Kind() scenarios.RuntimeKind { return scenarios.Container }
 
 // Prepare implements bench.Preparer: root, the rootfs and vcbench itself.
 func (r *Runtime) Prepare(ctx context.Context) error {
-	if err := prepare(r.env); err != nil {
+	if err := prepare(r.env, r.cfg); err != nil {
 		return err
 	}
 	return probeSelf(initBinary(r.env))

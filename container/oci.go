@@ -100,7 +100,7 @@ func (r *OCIRuntime) Kind() scenarios.RuntimeKind { return r.kind }
 
 // Prepare implements bench.Preparer: root, the rootfs, the runtime binary.
 func (r *OCIRuntime) Prepare(ctx context.Context) error {
-	if err := prepare(r.env); err != nil {
+	if err := prepare(r.env, r.cfg); err != nil {
 		return err
 	}
 	if _, err := exec.LookPath(r.bin); err != nil {

@@ -211,6 +211,7 @@ func WriteMarkdown(w io.Writer, m *Model, charts []Chart) error {
 	if c := overviewOf(charts); c != nil {
 		fmt.Fprintf(&b, "![%s](charts/%s.svg)\n\n%s\n\n", c.Title, c.ID, explain(L, c.Family))
 	}
+	b.WriteString(m.felterMarkdown()) // felter2015 only (felter.go)
 	if len(m.Failures) > 0 {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", t(L, "failuressec"), t(L, "failureshow"))
 		writeMDTable(&b, m.failureTable())
@@ -501,6 +502,7 @@ func writeHTML(w io.Writer, m *Model, charts []Chart) error {
 		}
 		p.Groups = append(p.Groups, hg)
 	}
+	p.Groups = append(m.felterGroup(), p.Groups...) // felter2015 only (felter.go)
 	if len(m.Views) > 0 {
 		p.Views = htmlTable(m.viewTable(), "views", "", 0, true, false)
 	}

@@ -384,13 +384,48 @@ var runtimeKeys = map[RuntimeKind][]string{
 	OCICrun:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunc:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunsc:  {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening", "platform"},
-	VM:        {"memory_mib", "accel", "machine", "network"},
+	VM:        {"memory_mib", "image", "accel", "machine", "network"},
 	Docker:    {"memory_mib", "hostname", "network"},
 	Podman:    {"memory_mib", "hostname", "network"},
 }
 
+// TakesImage reports whether runtimes of kind k may set `image` (run the
+// tools image). The engines (docker, podman) cannot: a scenario may still
+// list them beside tool workloads, and the runner skips them with the
+// reason (ToolsUnavailable).
+func (k RuntimeKind) TakesImage() bool {
+	for _, key := range runtimeKeys[k] {
+		if key == "image" {
+			return true
+		}
+	}
+	return false
+}
+
+// ToolsUnavailable says why runtime r cannot run the scenario's tool
+// workloads, or "" when it can (or the scenario has none): a runtime of a
+// kind that cannot run the tools image (TakesImage false) is skipped.
+func (s *Scenario) ToolsUnavailable(r RuntimeConfig) string {
+	if r.ImageName() == ImageTools || r.Kind.TakesImage() {
+		return ""
+	}
+	var kinds []string
+	for _, w := range s.Workloads {
+		if w.Kind.NeedsTools() {
+			kinds = append(kinds, string(w.Kind))
+		}
+	}
+	if s.Density != nil && s.Density.Workload.NeedsTools() {
+		kinds = append(kinds, string(s.Density.Workload))
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s imports only the minimal image, not the tools image that %s need", r.Kind, strings.Join(kinds, ", "))
+}
+
 // image is not common: the engines (docker, podman) import the minimal
-// tree only, and VMs attach the tools disk only where vm/ does.
+// tree only (a VM attaches the tools image as a read-only disk).
 var commonRuntimeKeys = []string{"kind", "name", "vcpus"}
 
 // rtType is RuntimeConfig's type, for its YAML keys.
@@ -464,7 +499,7 @@ func (s *Scenario) validate() error {
 		}
 		if w.Kind.NeedsTools() {
 			for j, r := range s.Runtimes {
-				if r.ImageName() != ImageTools {
+				if r.ImageName() != ImageTools && r.Kind.TakesImage() {
 					return w.pos.errorf("kind", field+".kind", "%s runs a tool of the tools image, but runtime %s runs image %s (set `image: tools` in runtimes[%d])",
 						w.Kind, r.RuntimeName(), r.ImageName(), j)
 				}
@@ -477,7 +512,7 @@ func (s *Scenario) validate() error {
 		}
 		if d.Workload.NeedsTools() {
 			for j, r := range s.Runtimes {
-				if r.ImageName() != ImageTools {
+				if r.ImageName() != ImageTools && r.Kind.TakesImage() {
 					return d.pos.errorf("workload", "density.workload", "%s runs a tool of the tools image, but runtime %s runs image %s (set `image: tools` in runtimes[%d])",
 						d.Workload, r.RuntimeName(), r.ImageName(), j)
 				}

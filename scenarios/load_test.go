@@ -127,7 +127,7 @@ var errorCases = []struct {
 	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
 	{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
 	{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
-	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, accel, machine, network)"},
+	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, image, accel, machine, network)"},
 	{"user_ns on crun", "runtimes:\n  - kind: oci-crun\n    user_ns: false\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime oci-crun"},
 
 	// vcpus: 1..256 natively and in containers (a quota, and pinning where
@@ -176,8 +176,8 @@ var errorCases = []struct {
 	{"default hostname in a density sweep", "runtimes:\n  - kind: container\n    name: nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\ndensity:\n  steps: [1, 10]\n", `t.yaml:3:5: runtimes[0].name: the default hostname, the instance name, would be "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-d10" has 65 bytes (allowed: ` + HostnameRule + ")"},
 
 	// Workloads.
-	{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng iperf3 sockperf redis])`},
-	{"missing workload kind", rt + "workloads:\n  - ops: 1\n", "t.yaml:4:5: workloads[0].kind: missing (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng iperf3 sockperf redis])"},
+	{"bad workload", rt + "workloads:\n  - kind: gpu\n", `t.yaml:4:5: workloads[0].kind: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng hpl stream randomaccess iperf3 sockperf redis])`},
+	{"missing workload kind", rt + "workloads:\n  - ops: 1\n", "t.yaml:4:5: workloads[0].kind: missing (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng hpl stream randomaccess iperf3 sockperf redis])"},
 	{"param not for workload", rt + "workloads:\n  - kind: cpu\n    size_mib: 4\n", "t.yaml:5:5: workloads[0].size_mib: does not apply to workload cpu (allowed: kind, iterations, threads)"},
 	{"negative param", rt + "workloads:\n  - kind: disk\n    ops: -5\n", "t.yaml:5:5: workloads[0].ops: -5 is below 0 (allowed: 0..16777216, 0 for the default)"},
 	{"param too big", rt + "workloads:\n  - kind: cpu\n    threads: 1025\n", "t.yaml:5:5: workloads[0].threads: 1025 is above 1024 (allowed: 0..1024, 0 for the default)"},
@@ -186,7 +186,7 @@ var errorCases = []struct {
 		"t.yaml:8:5: workloads[0].size_mib: runtime small: 3 arrays × 100 MiB = 300 MiB do not fit in 256 MiB of memory less 64 MiB for the agent and kernel (at most 64 MiB per array)"},
 	{"memory arrays above the default memory", rt + "  - kind: vm\nworkloads:\n  - kind: memory\n    size_mib: 65\n",
 		"t.yaml:6:5: workloads[0].size_mib: runtime vm: 3 arrays × 65 MiB = 195 MiB do not fit in 256 MiB of memory less 64 MiB"},
-	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    blocksize: 4k\n", "t.yaml:5:5: blocksize: unknown key (allowed: kind, iterations, threads, size_mib, ops, rw, bs, iodepth, numjobs, size, direct, runtime, ioengine, test, mode, max_prime, stressors, workers, streams, clients, requests, value_size, protocol, direction, bitrate, msg_size, tests)"},
+	{"unknown workload key", rt + "workloads:\n  - kind: disk\n    blocksize: 4k\n", "t.yaml:5:5: blocksize: unknown key (allowed: kind, iterations, threads, size_mib, ops, rw, bs, iodepth, numjobs, size, direct, runtime, ioengine, test, mode, max_prime, n, stressors, workers, streams, clients, requests, value_size, protocol, direction, bitrate, msg_size, tests)"},
 	{"tool workload on the minimal image", rt + "workloads:\n  - kind: fio\n", "t.yaml:4:5: workloads[0].kind: fio runs a tool of the tools image, but runtime native runs image minimal (set `image: tools` in runtimes[0])"},
 	{"bad image", "runtimes:\n  - kind: native\n    image: debian\n" + "workloads:\n  - kind: cpu\n", `t.yaml:3:5: runtimes[0].image: "debian" is not allowed (allowed: minimal, tools)`},
 	{"bad fio rw", "runtimes:\n  - kind: native\n    image: tools\n" + "workloads:\n  - kind: fio\n    rw: sideways\n", `t.yaml:6:5: workloads[0].rw: "sideways" is not allowed (allowed: read, write, randread, randwrite, rw, readwrite, randrw)`},
@@ -206,7 +206,7 @@ var errorCases = []struct {
 	{"density steps order", rt + "density:\n  steps: [1, 4, 2]\n", "t.yaml:4:3: density.steps[2]: 2 must be above the step before (4)"},
 	{"density without steps", rt + "density:\n  batch: 1\n", "t.yaml:4:3: density.steps: at least one step is needed"},
 	{"density batch negative", rt + "density:\n  steps: [1]\n  batch: -1\n", "t.yaml:5:3: density.batch: -1 is below 0"},
-	{"density workload", rt + "density:\n  steps: [1]\n  workload: gpu\n", `t.yaml:5:3: density.workload: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng iperf3 sockperf redis])`},
+	{"density workload", rt + "density:\n  steps: [1]\n  workload: gpu\n", `t.yaml:5:3: density.workload: "gpu" is not a workload (allowed: [cpu memory syscall fork disk network fio sysbench stress-ng hpl stream randomaccess iperf3 sockperf redis])`},
 	{"density max_start zero", rt + "density:\n  steps: [1]\n  max_start: 0s\n", `t.yaml:5:14: density.max_start: "0s" is not a duration above 0`},
 	{"density max_start null", rt + "density:\n  steps: [1]\n  max_start:\n", "t.yaml:5:3: density.max_start: must be a duration above 0"},
 	{"density unknown runtime", rt + "density:\n  steps: [1]\n  max_instances: {vm: 2}\n", `t.yaml:5:3: density.max_instances.vm: no runtime is named "vm"`},
@@ -421,5 +421,24 @@ func TestRunscAndHardening(t *testing.T) {
 		if key != c.key || (c.key == "") != (err == nil) {
 			t.Errorf("Validate(%+v) = %q, %v; want key %q", c.cfg, key, err, c.key)
 		}
+	}
+}
+
+// TestToolsUnavailable: an engine beside tool workloads loads and is
+// skipped with the reason; a runtime that could run the tools image but
+// does not set it is still refused by the loader.
+func TestToolsUnavailable(t *testing.T) {
+	s, err := Parse("t.yaml", []byte("runtimes:\n  - kind: native\n    image: tools\n  - kind: docker\nworkloads:\n  - kind: hpl\n  - kind: cpu\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := s.ToolsUnavailable(s.Runtimes[1]); why != "docker imports only the minimal image, not the tools image that hpl need" {
+		t.Errorf("docker: %q", why)
+	}
+	if why := s.ToolsUnavailable(s.Runtimes[0]); why != "" {
+		t.Errorf("native with image tools: %q", why)
+	}
+	if s, err := Parse("t.yaml", []byte("runtimes:\n  - kind: docker\nworkloads:\n  - kind: cpu\n")); err != nil || s.ToolsUnavailable(s.Runtimes[0]) != "" {
+		t.Errorf("docker without tool workloads: %v", err)
 	}
 }

@@ -39,6 +39,9 @@ type Launch struct {
 	QMP    string // unix socket path
 	Net    NetSetup
 	Disk   DiskSetup
+	// Tools is the tools image's ext4 file (image.Paths.ToolsDisk), attached
+	// read-only after the scratch disk; "" attaches none.
+	Tools string
 }
 
 // NetSetup is the resolved network of one instance.
@@ -168,11 +171,25 @@ func (l Launch) netArgs() []string {
 // the workload then hangs until its time-out; reported, the guest's I/O
 // fails at once, and QEMU's BLOCK_IO_ERROR event tells vcbench the cause.
 func (l Launch) diskArgs() []string {
-	if l.Disk.Path == "" {
+	var a []string
+	if l.Disk.Path != "" {
+		drive := fmt.Sprintf("file=%s,format=raw,if=none,id=disk0,cache=%s,aio=%s,werror=report,rerror=report", l.Disk.Path, l.Disk.Cache, l.Disk.AIO)
+		a = append(a, "-drive", drive, "-device", l.device("virtio-blk")+",drive=disk0")
+	}
+	return append(a, l.toolsArgs()...)
+}
+
+// toolsArgs: the tools image's ext4 disk, read-only (readonly=on makes
+// QEMU open the file O_RDONLY and the guest see a read-only device), so
+// that any number of guests share the one file. The guest finds it by its
+// label (proto.ToolsLabel), whatever order the disks probe in. Its pages
+// are the host's page cache, shared by every guest.
+func (l Launch) toolsArgs() []string {
+	if l.Tools == "" {
 		return nil
 	}
-	drive := fmt.Sprintf("file=%s,format=raw,if=none,id=disk0,cache=%s,aio=%s,werror=report,rerror=report", l.Disk.Path, l.Disk.Cache, l.Disk.AIO)
-	return []string{"-drive", drive, "-device", l.device("virtio-blk") + ",drive=disk0"}
+	drive := fmt.Sprintf("file=%s,format=raw,if=none,id=tools0,readonly=on", l.Tools)
+	return []string{"-drive", drive, "-device", l.device("virtio-blk") + ",drive=tools0"}
 }
 
 // Kernel command line pieces.
@@ -204,7 +221,7 @@ var (
 
 // KernelCmdline composes the guest kernel's command line: console, failure
 // handling, fast-boot tuning, and the agent's proto.KernelParams (listen
-// address, eth0 address and gateway, scratch disk).
+// address, eth0 address and gateway, scratch disk, tools disk).
 func KernelCmdline(l Launch, tscKHz uint64) string {
 	p := append([]string{}, consoleParams...)
 	p = append(p, failParams...)
@@ -223,6 +240,9 @@ func KernelCmdline(l Launch, tscKHz uint64) string {
 	}
 	if l.Disk.Path != "" {
 		kp.Disk = guestDisk
+	}
+	if l.Tools != "" {
+		kp.Tools = "LABEL=" + proto.ToolsLabel
 	}
 	p = append(p, kp.Words()...)
 	return strings.Join(p, " ")

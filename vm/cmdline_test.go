@@ -57,6 +57,26 @@ func TestLaunchArgs(t *testing.T) {
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,werror=report,rerror=report", "-device", "virtio-blk-pci,drive=disk0",
 			},
 		},
+		{
+			// The tools disk comes after the scratch disk, read-only.
+			name: "microvm-tools",
+			l: Launch{
+				Name: "vcbench-vm-3", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm},
+				Accel: AccelTCG, Kernel: "/img/vmlinux", Cmdline: "x",
+				Disk:  DiskSetup{Path: "/s/d.raw", Cache: "none", AIO: "native"},
+				Tools: "/img/tools.ext4",
+			},
+			want: []string{
+				"-name", "vcbench-vm-3", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+				"-accel", "tcg",
+				"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
+				"-smp", "1", "-m", "256",
+				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+				"-kernel", "/img/vmlinux", "-append", "x",
+				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native,werror=report,rerror=report", "-device", "virtio-blk-device,drive=disk0",
+				"-drive", "file=/img/tools.ext4,format=raw,if=none,id=tools0,readonly=on", "-device", "virtio-blk-device,drive=tools0",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.l.Args(); !reflect.DeepEqual(got, tc.want) {
@@ -79,6 +99,8 @@ func TestKernelCmdline(t *testing.T) {
 			base + " tsc_early_khz=2596000 pci=off " + strings.Join(proto.KernelParams{Listen: "0.0.0.0:8080", IP: "10.0.2.15/24", Gateway: "10.0.2.2", Disk: "/dev/vda"}.Words(), " ")},
 		{"q35-kvm-no-net", Launch{Config: Config{Machine: MachineQ35}, Accel: AccelKVM}, 2596000,
 			base + " " + proto.KernelParam(proto.ParamListen, "0.0.0.0:8080")},
+		{"tools", Launch{Config: Config{Machine: MachineQ35}, Accel: AccelKVM, Disk: DiskSetup{Path: "/d"}, Tools: "/img/tools.ext4"}, 0,
+			base + " " + strings.Join(proto.KernelParams{Listen: "0.0.0.0:8080", Disk: "/dev/vda", Tools: "LABEL=vcbench-tools"}.Words(), " ")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := KernelCmdline(tc.l, tc.tsc); got != tc.want {
@@ -177,9 +199,12 @@ func TestConfigFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: NetworkUser, DiskMiB: DefaultDiskMiB}
+	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: NetworkUser, DiskMiB: DefaultDiskMiB, Image: scenarios.ImageMinimal}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
+	}
+	if c, err := ConfigFrom(scenarios.RuntimeConfig{Kind: scenarios.VM, Image: scenarios.ImageTools}); err != nil || c.Image != scenarios.ImageTools {
+		t.Errorf("image tools: %+v, %v", c, err)
 	}
 	vm := scenarios.VM
 	for _, bad := range []scenarios.RuntimeConfig{

@@ -49,6 +49,9 @@ type Config struct {
 	Network   Network
 	// DiskMiB is the size of the sparse scratch disk.
 	DiskMiB int
+	// Image is the image the guest runs: with ImageTools the tools image's
+	// ext4 disk is attached read-only and the agent mounts it.
+	Image scenarios.Image
 }
 
 // Defaults for a VM runtime whose scenario leaves a setting out: the
@@ -75,6 +78,7 @@ func ConfigFrom(rc scenarios.RuntimeConfig) (Config, error) {
 		Machine:   rc.Machine,
 		Network:   rc.Network,
 		DiskMiB:   DefaultDiskMiB,
+		Image:     rc.ImageName(),
 	}
 	if c.VCPUs == 0 {
 		c.VCPUs = DefaultVCPUs

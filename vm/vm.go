@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"vcbench/agent/proto"
 	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/internal/hostcg"
@@ -62,6 +63,11 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	for _, f := range []string{p.Kernel(), p.Initramfs()} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("vm: guest image: %w (run `vcbench images build`)", err)
+		}
+	}
+	if cfg.Image == scenarios.ImageTools {
+		if _, err := os.Stat(p.ToolsDisk()); err != nil {
+			return nil, fmt.Errorf("vm: tools image: %w (run `vcbench images build --tools`)", err)
 		}
 	}
 	hostTSCkHz() // measured once here, not inside the first instance's launch
@@ -140,6 +146,9 @@ func (r *Runtime) Describe() map[string]string {
 		// The agent runs as the guest's root under the guest's kernel.
 		"seccomp":      "none (guest kernel)",
 		"capabilities": "all (root in the guest)",
+	}
+	if r.cfg.Image == scenarios.ImageTools {
+		d["image"] = "tools (" + r.paths.ToolsDisk() + ", read-only virtio-blk, mounted at " + proto.ToolsMountPoint + ")"
 	}
 	v2, _ := hostcg.Mode()
 	d["cpu_time_source"] = "QEMU's cgroup (no limits): " + hostcg.CPUTimeSource(v2)
@@ -258,6 +267,9 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		Binary: QEMUBinary, Name: "vcbench-" + spec.Name, Config: r.cfg, Accel: accel,
 		Kernel: bootKernel(r.paths), Initrd: r.paths.Initramfs(),
 		QMP: filepath.Join(inst.dir, "qmp.sock"), Net: ns, Disk: disk, NoACPI: r.noACPI,
+	}
+	if r.cfg.Image == scenarios.ImageTools {
+		l.Tools = r.paths.ToolsDisk()
 	}
 	l.Cmdline = KernelCmdline(l, hostTSCkHz())
 	inst.launch = l

@@ -30,16 +30,25 @@ const (
 	Iperf3   Kind = "iperf3"
 	Sockperf Kind = "sockperf"
 	Redis    Kind = "redis"
+	// The HPC Challenge's tests through hpcc (Felter et al.'s LINPACK,
+	// STREAM and RandomAccess): each runs the whole of hpcc, sized by
+	// HPL's N, and reports its own test.
+	HPL          Kind = "hpl"
+	Stream       Kind = "stream"
+	RandomAccess Kind = "randomaccess"
 )
 
 // Kinds lists every workload in report order.
-var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network, Fio, Sysbench, StressNG, Iperf3, Sockperf, Redis}
+var Kinds = []Kind{CPU, Memory, Syscall, Fork, Disk, Network, Fio, Sysbench, StressNG, HPL, Stream, RandomAccess, Iperf3, Sockperf, Redis}
 
 // NeedsTools reports whether workload k runs a tool of the tools image, so
 // that its runtime must run `image: tools`.
 func (k Kind) NeedsTools() bool {
-	return k == Fio || k == Sysbench || k == StressNG || k.RunsOnHost()
+	return k == Fio || k == Sysbench || k == StressNG || k.IsHPCC() || k.RunsOnHost()
 }
+
+// IsHPCC reports whether workload k runs hpcc (hpl, stream, randomaccess).
+func (k Kind) IsHPCC() bool { return k == HPL || k == Stream || k == RandomAccess }
 
 // RunsOnHost reports whether workload k's client runs on the host against
 // a server in the instance (RunHostClient), rather than in the agent.
@@ -78,6 +87,10 @@ var applies = map[Kind][]string{
 	Iperf3:   {"protocol", "direction", "streams", "bitrate", "runtime"},
 	Sockperf: {"protocol", "msg_size", "runtime"},
 	Redis:    {"tests", "clients", "requests", "value_size"},
+	// threads: hpcc's MPI processes (default: one per usable CPU).
+	HPL:          {"n", "threads"},
+	Stream:       {"n", "threads"},
+	RandomAccess: {"n", "threads"},
 }
 
 // Applies reports whether the parameter key is meaningful for workload k.
@@ -209,6 +222,15 @@ func (p Params) FitsIn(memBytes uint64) error {
 		return nil
 	}
 	switch p.Kind {
+	case HPL, Stream, RandomAccess:
+		if p.N == 0 {
+			return nil
+		}
+		need := tools.HPCCMatrixBytes(p.N)
+		if memBytes < FitReserveBytes || need > memBytes-FitReserveBytes {
+			return fmt.Errorf("hpcc's N=%d needs about %d MiB (8·N²), which does not fit in %d MiB of memory less %d MiB for the agent and kernel",
+				p.N, need>>20, memBytes>>20, FitReserveBytes>>20)
+		}
 	case Memory:
 		if p.SizeMiB == 0 {
 			return nil

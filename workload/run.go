@@ -51,7 +51,7 @@ func Run(ctx context.Context, p Params, env Env) (*Result, error) {
 		res, err = runFork(ctx, p)
 	case Disk:
 		res, err = runDisk(ctx, p, env, r)
-	case Fio, Sysbench, StressNG:
+	case Fio, Sysbench, StressNG, HPL, Stream, RandomAccess:
 		res, err = runTool(ctx, p, env, r)
 	case Network:
 		return nil, fmt.Errorf("network runs from the harness against /net/*, not through /run")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"vcbench/workload/tools"
@@ -38,6 +39,8 @@ func runTool(ctx context.Context, p Params, env Env, r Resources) (*Result, erro
 		out, err = tools.RunSysbench(ctx, env.Tools, p.Params, threads)
 	case StressNG:
 		out, err = tools.RunStressNG(ctx, env.Tools, p.Params)
+	case HPL, Stream, RandomAccess:
+		return runHPCC(ctx, p, env, r)
 	default:
 		return nil, fmt.Errorf("%s is not a tool workload", p.Kind)
 	}
@@ -66,4 +69,37 @@ func toolResult(out *tools.Output) *Result {
 		res.Notes[ToolRawNote] = string(out.Raw)
 	}
 	return res
+}
+
+// runHPCC runs hpcc for one of its tests: N as given, else sized from the
+// instance's memory (tools.HPCCProblemSize of Resources.Budget), on one
+// MPI process per usable CPU unless threads says otherwise.
+func runHPCC(ctx context.Context, p Params, env Env, r Resources) (*Result, error) {
+	procs := p.Threads
+	if procs == 0 {
+		procs = max(r.CPUs, 1)
+	}
+	n := p.N
+	var warnings []string
+	if n == 0 {
+		var bounded bool
+		n, bounded = tools.HPCCProblemSize(r.Budget())
+		if n == 0 {
+			return nil, fmt.Errorf("hpcc: %d MiB usable is too little for the smallest problem (N=%d)", r.Usable()>>20, 2*tools.HPCCBlock)
+		}
+		if bounded {
+			warnings = append(warnings, fmt.Sprintf("hpcc's N=%d is bounded by the instance's memory (%d MiB usable), below the default N of instances with more: figures compare only at equal N (set `n`)", n, r.Usable()>>20))
+		}
+	}
+	out, err := tools.RunHPCC(ctx, env.Tools, string(p.Kind), n, procs)
+	if err != nil {
+		return nil, err
+	}
+	res := toolResult(out)
+	res.Warnings = append(res.Warnings, warnings...)
+	if v, err := strconv.ParseUint(out.Notes["stream_vectorsize"], 10, 64); p.Kind == Stream && err == nil && r.LLCBytes > 0 && 8*v < 4*r.LLCBytes {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("STREAM arrays of %d KiB are below 4× the last-level cache (%d KiB): partly cache bandwidth (raise `n`)", 8*v>>10, r.LLCBytes>>10))
+	}
+	r.notes(res.Notes)
+	return res, nil
 }

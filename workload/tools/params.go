@@ -32,6 +32,10 @@ type Params struct {
 	Mode     string `yaml:"mode" json:"mode,omitempty"`           // fileio's --file-test-mode
 	MaxPrime int    `yaml:"max_prime" json:"max_prime,omitempty"` // cpu's --cpu-max-prime
 
+	// hpcc (hpl, stream, randomaccess): HPL's problem size N, from which
+	// hpcc sizes its other tests too; 0 sizes it from the instance's memory.
+	N int `yaml:"n" json:"n,omitempty"`
+
 	// stress-ng.
 	Stressors []string `yaml:"stressors" json:"stressors,omitempty"`
 	Workers   int      `yaml:"workers" json:"workers,omitempty"` // instances of each stressor
@@ -232,6 +236,7 @@ func (p Params) Validate() (string, error) {
 		rangeCheck{"numjobs", int64(p.NumJobs), MaxNumJobs},
 		rangeCheck{"size", int64(p.Size), MaxSize},
 		rangeCheck{"max_prime", int64(p.MaxPrime), MaxMaxPrime},
+		rangeCheck{"n", int64(p.N), MaxHPCCN},
 		rangeCheck{"workers", int64(p.Workers), MaxWorkers},
 		rangeCheck{"streams", int64(p.Streams), MaxStreams},
 		rangeCheck{"clients", int64(p.Clients), MaxClients},

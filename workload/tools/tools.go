@@ -1,5 +1,5 @@
 // Package tools drives the third-party benchmarks of the tools image (fio,
-// sysbench, stress-ng, iperf3, redis-benchmark): typed, validated
+// sysbench, stress-ng, iperf3, redis-benchmark, hpcc): typed, validated
 // parameters, the command lines built from them, and parsers of the tools'
 // outputs that read an io.Reader and return figures in base units. It
 // knows nothing of runtimes: the agent hands it a Runner that runs
@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -110,8 +111,19 @@ func tail(b []byte) string {
 // run runs argv through r in dir and returns its stdout; a failure is an
 // *Error with the tool's stderr.
 func run(ctx context.Context, r Runner, dir string, argv ...string) (stdout, stderr []byte, err error) {
+	return runEnv(ctx, r, dir, nil, argv...)
+}
+
+// runEnv is run with env (KEY=value) added to the tool's environment.
+func runEnv(ctx context.Context, r Runner, dir string, env []string, argv ...string) (stdout, stderr []byte, err error) {
 	var out, errb bytes.Buffer
 	cmd := r.Command(ctx, dir, argv...)
+	if len(env) > 0 {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ() // nil is the caller's environment
+		}
+		cmd.Env = append(cmd.Env, env...)
+	}
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := cmd.Start
 	if s, ok := r.(Starter); ok {
