@@ -1,13 +1,13 @@
 package workload
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -77,8 +77,12 @@ func ListenData(addr string) (*DataServer, error) {
 		return nil, fmt.Errorf("data server %q: %w", addr, err)
 	}
 	s := &DataServer{conns: map[net.Conn]struct{}{}}
-	if _, err := rand.Read(s.token[:]); err != nil {
-		return nil, fmt.Errorf("data server token: %w", err)
+	// The token only tells this agent from whatever else answers on the
+	// port; math/rand's seed comes from the kernel's AT_RANDOM at exec,
+	// while crypto/rand blocks until the kernel's CRNG is ready, which a
+	// TCG guest without RDRAND reaches a second after boot.
+	for i := 0; i < tokenBytes; i += 8 {
+		binary.LittleEndian.PutUint64(s.token[i:], rand.Uint64())
 	}
 	tries := 1
 	if port == "0" {

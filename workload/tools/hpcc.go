@@ -3,11 +3,11 @@ package tools
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -145,7 +145,7 @@ func RunHPCC(ctx context.Context, r Runner, test string, n, procs int) (*Output,
 		return nil, fmt.Errorf("hpcc: problem size %d outside 1..%d", n, MaxHPCCN)
 	}
 	procs = max(procs, 1)
-	dir := filepath.Join(r.ScratchDir(), "vcbench-hpcc-"+rand.Text()[:8])
+	dir := filepath.Join(r.ScratchDir(), "vcbench-hpcc-"+strconv.FormatUint(rand.Uint64(), 36))
 	host := r.HostPath(dir)
 	if err := os.MkdirAll(host, 0o755); err != nil {
 		return nil, fmt.Errorf("hpcc directory: %w", err)

@@ -2,11 +2,11 @@ package tools
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +61,7 @@ func StressNGArgs(p Params, yamlPath string) []string {
 // from the YAML file stress-ng writes (in the scratch directory, removed
 // afterwards).
 func RunStressNG(ctx context.Context, r Runner, p Params) (*Output, error) {
-	yamlPath := filepath.Join(r.ScratchDir(), "vcbench-stress-ng-"+rand.Text()[:8]+".yaml")
+	yamlPath := filepath.Join(r.ScratchDir(), "vcbench-stress-ng-"+strconv.FormatUint(rand.Uint64(), 36)+".yaml")
 	host := r.HostPath(yamlPath)
 	defer removeAll(host)
 	argv := StressNGArgs(p, yamlPath)
