@@ -80,7 +80,7 @@ test: images tools-image small-kernel
 
 # Each fuzz target for FUZZTIME, one after another (-fuzz takes one target
 # per package run, and each run uses every core).
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./metrics/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadSamples$$' -fuzztime $(FUZZTIME) ./bench/
@@ -90,6 +90,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./scenarios/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKernelParams$$' -fuzztime $(FUZZTIME) ./agent/proto/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMemoryStat$$' -fuzztime $(FUZZTIME) ./metrics/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFio$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSysbench$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStressNG$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIperf3$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIperf3UDP$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRedisBenchmark$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHPCC$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSockperf$$' -fuzztime $(FUZZTIME) ./workload/tools/
 
 # Tests that need neither root nor images.
 unit:

@@ -42,9 +42,9 @@ func newRootCmd() *cobra.Command {
 		Use:   "vcbench",
 		Short: "Measure what isolation costs: native vs containers vs VMs",
 		Long: `vcbench runs the same workloads natively, in namespace containers (its own,
-crun and runc) and in QEMU virtual machines, and measures startup time,
-memory footprint and throughput. Every figure is written to results/<run-id>/
-and exported in Prometheus format.`,
+crun, runc and gVisor's runsc), in Docker and Podman, and in QEMU virtual
+machines, and measures startup time, memory footprint and throughput. Every
+figure is written to results/<run-id>/ and exported in Prometheus format.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
