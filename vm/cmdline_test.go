@@ -2,6 +2,7 @@ package vm
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -21,14 +22,14 @@ func TestLaunchArgs(t *testing.T) {
 		{
 			name: "microvm-user-tcg",
 			l: Launch{
-				Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm},
+				Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm, TBSizeMiB: 32},
 				Accel: AccelTCG, Kernel: "/img/vmlinux", Initrd: "/img/initramfs.cpio", Cmdline: "console=ttyS0",
 				QMP: "/tmp/d/qmp.sock", Net: NetSetup{Mode: NetworkUser, HostPort: 40000},
 				Disk: DiskSetup{Path: "/s/d.raw", Cache: "none", AIO: "native"},
 			},
 			want: []string{
 				"-name", "vcbench-vm-1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-				"-accel", "tcg",
+				"-accel", "tcg,tb-size=32",
 				"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
 				"-smp", "1", "-m", "256",
 				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
@@ -41,7 +42,7 @@ func TestLaunchArgs(t *testing.T) {
 		{
 			name: "q35-tap-kvm",
 			l: Launch{
-				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35},
+				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35, TBSizeMiB: 32},
 				Accel: AccelKVM, Kernel: "/img/vmlinuz", Cmdline: "x",
 				Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3"},
 				Disk: DiskSetup{Path: "/s/d.raw", Cache: "writeback", AIO: "threads"},
@@ -177,7 +178,8 @@ func TestConfigFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: NetworkUser, DiskMiB: DefaultDiskMiB}
+	net, _ := DefaultNetwork()
+	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: net, Kernel: KernelCloud, TBSizeMiB: DefaultTBSizeMiB, DiskMiB: DefaultDiskMiB}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
@@ -185,7 +187,7 @@ func TestConfigFrom(t *testing.T) {
 	for _, bad := range []scenarios.RuntimeConfig{
 		{Kind: vm, Accel: "hvf"}, {Kind: vm, Machine: "pc"}, {Kind: vm, Network: "veth"}, {Kind: vm, MemoryMiB: 16},
 		{Kind: vm, MemoryMiB: 40}, {Kind: vm, VCPUs: -1}, {Kind: vm, VCPUs: 100}, {Kind: vm, Hostname: "h"},
-		{Kind: scenarios.Container},
+		{Kind: scenarios.Container}, {Kind: vm, Kernel: "tiny"}, {Kind: vm, TBSizeMiB: 2}, {Kind: vm, TBSizeMiB: 1 << 20},
 	} {
 		if _, err := ConfigFrom(bad); err == nil {
 			t.Errorf("%+v accepted", bad)
@@ -223,6 +225,47 @@ func TestMachineArgsNoACPI(t *testing.T) {
 func TestNetArgsForwardsDataPort(t *testing.T) {
 	l := Launch{Net: NetSetup{Mode: NetworkUser, HostPort: 40000, DataHostPort: 40001}, Config: Config{Machine: MachineMicrovm}}
 	want := []string{"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080,hostfwd=tcp:127.0.0.1:40001-:8081,hostfwd=udp:127.0.0.1:40001-:8081", "-device", "virtio-net-device,netdev=net0"}
+	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("netArgs\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestDefaultNetwork: as root (with /dev/net/tun) a vm gets a tap, like a
+// container's veth; without root, user-mode networking.
+func TestDefaultNetwork(t *testing.T) {
+	n, why := DefaultNetwork()
+	want := NetworkUser
+	if os.Geteuid() == 0 {
+		if _, err := os.Stat("/dev/net/tun"); err == nil {
+			want = NetworkTap
+		}
+	}
+	if n != want || why == "" {
+		t.Errorf("DefaultNetwork() = %s (%q), want %s with a reason", n, why, want)
+	}
+}
+
+// TestAccelArgsTBSize: TCG gets tb-size when the config caps it, KVM never.
+func TestAccelArgsTBSize(t *testing.T) {
+	for _, tc := range []struct {
+		accel Accel
+		tb    int
+		want  []string
+	}{
+		{AccelTCG, 32, []string{"-accel", "tcg,tb-size=32"}},
+		{AccelTCG, 0, []string{"-accel", "tcg"}},
+		{AccelKVM, 32, []string{"-accel", "kvm", "-cpu", "host"}},
+	} {
+		l := Launch{Accel: tc.accel, Config: Config{TBSizeMiB: tc.tb}}
+		if got := l.accelArgs(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("accelArgs(%s, tb %d) = %q, want %q", tc.accel, tc.tb, got, tc.want)
+		}
+	}
+}
+
+func TestNetArgsVhost(t *testing.T) {
+	l := Launch{Net: NetSetup{Mode: NetworkTap, Tap: "vcbt0", Vhost: true}, Config: Config{Machine: MachineMicrovm}}
+	want := []string{"-netdev", "tap,id=net0,ifname=vcbt0,script=no,downscript=no,vhost=on", "-device", "virtio-net-device,netdev=net0"}
 	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("netArgs\n got %q\nwant %q", got, want)
 	}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,4 +116,47 @@ func createTap(own *state.Owner) (NetSetup, error) {
 		return NetSetup{Mode: NetworkTap, Tap: name, GuestIP: guest.String() + "/30", Gateway: host.String()}, nil
 	}
 	return NetSetup{}, fmt.Errorf("no free tap name %s0..%s%d", TapPrefix, TapPrefix, maxTaps-1)
+}
+
+var (
+	vhostOnce   sync.Once
+	vhostOK     bool
+	vhostReason string
+)
+
+// VhostNet reports whether tap networking can use vhost-net, and why: it
+// opens /dev/vhost-net read-write (QEMU's vhost=on does the same). When the
+// device is missing, root has modprobe and the host kernel has the module,
+// `modprobe vhost_net` loads it once; a kernel built without
+// CONFIG_VHOST_NET has neither, and QEMU's own I/O thread then moves the
+// packets (vhost off). The answer is kept for the process's life.
+func VhostNet() (ok bool, reason string) {
+	vhostOnce.Do(func() { vhostOK, vhostReason = probeVhostNet() })
+	return vhostOK, vhostReason
+}
+
+func probeVhostNet() (bool, string) {
+	const dev = "/dev/vhost-net"
+	try := func() error {
+		fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}
+	err := try()
+	if err == nil {
+		return true, "on: " + dev + " opened"
+	}
+	if errors.Is(err, unix.ENOENT) && os.Geteuid() == 0 {
+		if path, lerr := exec.LookPath("modprobe"); lerr == nil {
+			out, merr := exec.Command(path, "vhost_net").CombinedOutput()
+			if merr == nil && try() == nil {
+				return true, "on: " + dev + " after modprobe vhost_net"
+			}
+			return false, fmt.Sprintf("off: %s missing and modprobe vhost_net failed (%v: %s)", dev, merr, strings.TrimSpace(string(out)))
+		}
+		return false, fmt.Sprintf("off: %s missing and no modprobe (host kernel without CONFIG_VHOST_NET?); QEMU's I/O thread moves the packets", dev)
+	}
+	return false, fmt.Sprintf("off: %s: %v; QEMU's I/O thread moves the packets", dev, err)
 }
