@@ -70,6 +70,7 @@ func (l Launch) Args() []string {
 	for _, part := range [][]string{
 		l.baseArgs(), l.accelArgs(), l.machineArgs(), l.cpuMemArgs(),
 		l.consoleArgs(), l.qmpArgs(), l.kernelArgs(), l.netArgs(), l.diskArgs(),
+		l.rngArgs(),
 	} {
 		a = append(a, part...)
 	}
@@ -174,6 +175,18 @@ func (l Launch) netArgs() []string {
 		dev += ",romfile=" // no iPXE option ROM: we boot the kernel directly
 	}
 	return []string{"-netdev", netdev, "-device", dev}
+}
+
+// rngArgs: a virtio entropy source (QEMU's built-in backend, the host's
+// getrandom). Under TCG the guest CPU has no RDRAND, and without it the
+// guest kernel's random pool is ready only after a second or more of
+// emulated boot, which the agent's first getrandom (the data server's
+// token) waits for: measured on a TCG microvm with the cloud kernel, QEMU's
+// CPU time to ready fell from 2.2 s to 1.4 s. It is the last device, so
+// that the other virtio-mmio devices keep their slots. A kernel without
+// the driver ignores it.
+func (l Launch) rngArgs() []string {
+	return []string{"-device", l.device("virtio-rng")}
 }
 
 // diskArgs: the scratch disk, whose host-side write and read errors are

@@ -37,6 +37,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio", "-append", "console=ttyS0",
 				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080", "-device", "virtio-net-device,netdev=net0",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native,werror=report,rerror=report", "-device", "virtio-blk-device,drive=disk0",
+				"-device", "virtio-rng-device",
 			},
 		},
 		{
@@ -56,6 +57,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel", "/img/vmlinuz", "-append", "x",
 				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,romfile=",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,werror=report,rerror=report", "-device", "virtio-blk-pci,drive=disk0",
+				"-device", "virtio-rng-pci",
 			},
 		},
 	} {
