@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -67,4 +68,29 @@ func FuzzParseVMMMemory(f *testing.F) {
 			t.Fatalf("no error without guest RAM: %+v", m)
 		}
 	})
+}
+
+// TestParseVMMMemoryRecorded reads the smaps of a real QEMU 7.2 TCG microvm
+// (1 vCPU, 256 MiB, tb-size=32, the cloud kernel's vmlinux by PVH) after
+// its agent was ready.
+func TestParseVMMMemoryRecorded(t *testing.T) {
+	f, err := os.Open("testdata/smaps-tcg-microvm-tb32.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := parseVMMMemory(f, 256<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mib = 1 << 20
+	// The translation cache is one rwx mapping of tb-size; the kernel and
+	// initramfs files QEMU keeps mapped are most of Files.
+	if m.TB < 31*mib || m.TB > 32*mib {
+		t.Errorf("TB %.1f MiB, want the 32 MiB cache", float64(m.TB)/mib)
+	}
+	if m.Files < 57*mib || m.Heap < 4*mib || m.Heap > 64*mib || m.GuestRAM < 16*mib {
+		t.Errorf("split %+v", m)
+	}
+	t.Logf("guest RAM %.1f MiB, TB %.1f, heap %.1f, files %.1f", float64(m.GuestRAM)/mib, float64(m.TB)/mib, float64(m.Heap)/mib, float64(m.Files)/mib)
 }
