@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"vcbench/agent/proto"
 	"vcbench/scenarios"
 )
@@ -270,5 +272,19 @@ func TestNetArgsVhost(t *testing.T) {
 	want := []string{"-netdev", "tap,id=net0,ifname=vcbt0,script=no,downscript=no,vhost=on", "-device", "virtio-net-device,netdev=net0"}
 	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("netArgs\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestLostTapRace: the netlink package's TUNSETIFF error carries its errno
+// only in the message; EBUSY and EEXIST there are a lost race for a name.
+func TestLostTapRace(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("Tuntap IOCTL TUNSETIFF failed [0], errno %v", unix.EBUSY): true,
+		fmt.Errorf("wrapped: %w", unix.EEXIST):                                true,
+		fmt.Errorf("Tuntap IOCTL TUNSETIFF failed [0], errno %v", unix.EPERM): false,
+	} {
+		if got := lostTapRace(err); got != want {
+			t.Errorf("lostTapRace(%v) = %v, want %v", err, got, want)
+		}
 	}
 }

@@ -66,6 +66,20 @@ func freePort() (int, error) {
 	return 0, fmt.Errorf("free port: the kernel keeps offering ports already handed out")
 }
 
+// tapMu serialises createTap within the process.
+var tapMu sync.Mutex
+
+// lostTapRace tells whether creating a tap failed because another process
+// made one of that name first: EEXIST, or EBUSY from IFF_TUN_EXCL. The
+// netlink package reports TUNSETIFF's errno only in its message.
+func lostTapRace(err error) bool {
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, unix.EBUSY.Error()) || strings.Contains(msg, unix.EEXIST.Error())
+}
+
 // tapSubnet returns the host and guest addresses of the index-th /30.
 func tapSubnet(index int) (host, guest net.IP) {
 	base := uint32(tapBase[0])<<24 | uint32(tapBase[1])<<16 | uint32(index*4)
@@ -77,6 +91,10 @@ func tapSubnet(index int) (host, guest net.IP) {
 // it with own before creating it, gives the host end .1/30 and brings it up.
 // QEMU attaches to it by name. The guest gets .2/30 with .1 as gateway.
 func createTap(own *state.Owner) (NetSetup, error) {
+	// Instances started at once (a density batch) would otherwise all try
+	// the same first free name.
+	tapMu.Lock()
+	defer tapMu.Unlock()
 	for i := 0; i < maxTaps; i++ {
 		name := fmt.Sprintf("%s%d", TapPrefix, i)
 		if _, err := netlink.LinkByName(name); err == nil {
@@ -97,8 +115,8 @@ func createTap(own *state.Owner) (NetSetup, error) {
 			if ferr := own.Forget(state.Link(name)); ferr != nil {
 				return NetSetup{}, ferr
 			}
-			if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
-				continue // lost a race for this name
+			if lostTapRace(err) {
+				continue // lost a race for this name (to another process)
 			}
 			return NetSetup{}, fmt.Errorf("create tap %s: %w", name, err)
 		}
