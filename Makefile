@@ -5,9 +5,10 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 IMAGE_DIR ?= $(CURDIR)/build/images
-# The small guest kernel (vm/smallkernel_test.go boots it) lives in an
-# image dir of its own, so that IMAGE_DIR keeps the cloud kernel.
-SMALL_KERNEL_DIR ?= $(CURDIR)/build/images-small
+# The small guest kernel (vm/smallkernel_test.go boots it; scenarios ask
+# for it with `kernel: small`) goes to IMAGE_DIR/guest-small, beside the
+# cloud kernel's guest, and its build is cached under IMAGE_DIR/cache.
+SMALL_KERNEL_DIR ?= $(IMAGE_DIR)
 SCENARIO ?= quick
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -98,6 +99,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRedisBenchmark$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHPCC$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSockperf$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVMMMemory$$' -fuzztime $(FUZZTIME) ./vm/
 
 # Tests that need neither root nor images.
 unit:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -27,6 +28,8 @@ type DensityInfo struct {
 // metric "ready" with trial = the instance's position (1-based) and label
 // k = the step it belongs to; per instance and step its host memory
 // figures (host_pss, cgroup_usage, ...) with labels k and instance; per
+// batch of instances started together "batch_start" and
+// "start_rate_per_core" (see batchRate); per
 // step (trial = k) "instance_memory_mean", "host_used" (growth of the
 // host's used memory since the sweep began, see metrics.HostUsed) and "host_cpu_busy" (fraction of all host CPUs busy
 // during the step); with a steady workload, "<workload>_<metric>" per
@@ -38,6 +41,26 @@ const densityWorkload = "density"
 // are shared page cache that the host counts as available — then cgroup
 // usage for containers, then plain PSS and RSS where the kernel has no split.
 var preferredMemory = []string{"host_pss_anon", "cgroup_usage", "host_pss", "host_rss"}
+
+// batchRate is the figure of one batch whose n instances all became
+// ready: "batch_start" (seconds from launching them together to the last
+// one ready) and "start_rate_per_core" (n / batch_start / host cores:
+// instances started per second per core, the figure Firecracker gives as
+// 5 microVMs per core per second), each with trial = the position of the
+// batch's last instance and labels k, batch (n) and cores.
+func batchRate(mk func(string, workload.Unit, workload.Better, int, float64, map[string]string) Sample, last, n int, k string, wall time.Duration) []Sample {
+	if wall <= 0 {
+		return nil
+	}
+	cores := runtime.NumCPU()
+	labels := func() map[string]string {
+		return map[string]string{"k": k, "batch": strconv.Itoa(n), "cores": strconv.Itoa(cores)}
+	}
+	return []Sample{
+		mk("batch_start", workload.UnitSeconds, workload.BetterLower, last, wall.Seconds(), labels()),
+		mk("start_rate_per_core", workload.UnitOpsPerSecond, workload.BetterHigher, last, float64(n)/wall.Seconds()/float64(cores), labels()),
+	}
+}
 
 // runDensity sweeps the number of concurrent instances of one runtime.
 func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.RuntimeConfig) error {
@@ -107,6 +130,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				err   error
 			}
 			res := make([]started, n)
+			batchStart := time.Now()
 			var wg sync.WaitGroup
 			for i := 0; i < n; i++ {
 				wg.Add(1)
@@ -116,6 +140,7 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				}(i, len(insts)+i+1)
 			}
 			wg.Wait()
+			batchWall := time.Since(batchStart)
 			for _, s := range res {
 				if s.inst != nil {
 					insts = append(insts, s.inst)
@@ -136,6 +161,9 @@ func (r *Runner) runDensity(ctx context.Context, rt Runtime, rc scenarios.Runtim
 				if d.MaxStart.D > 0 && s.ready > d.MaxStart.D {
 					stopReason = fmt.Sprintf("instance %d took %s to start, above max_start %s", pos, s.ready.Round(time.Millisecond), d.MaxStart.D)
 				}
+			}
+			if stopReason == "" {
+				batchSamples = append(batchSamples, batchRate(mk, len(insts), n, kl, batchWall)...)
 			}
 		}
 		if stopReason != "" {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -843,5 +844,42 @@ func TestRunnerKeepsWarnings(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &notes); err != nil || notes.Threads != "1" || !slices.Equal(notes.Warnings, []string{"usable memory unknown"}) {
 		t.Errorf("notes file %s: %v", b, err)
+	}
+}
+
+// TestDensityBatchRate: each batch of instances started together gets its
+// wall time and its start rate per host core, labelled with the batch size.
+func TestDensityBatchRate(t *testing.T) {
+	h := newFakeHost()
+	r := newRunner(t, h, `name: fake
+runtimes:
+  - kind: native
+density:
+  steps: [2, 4]
+  batch: 2
+`)
+	if err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	_, samples := readBack(t, r)
+	walls, rates := map[int]float64{}, map[int]float64{}
+	for _, s := range samples {
+		switch s.Metric {
+		case "batch_start":
+			walls[s.Trial] = s.Value
+		case "start_rate_per_core":
+			if s.Labels["batch"] != "2" || s.Labels["cores"] == "" || s.Unit != workload.UnitOpsPerSecond || s.Better != workload.BetterHigher {
+				t.Errorf("rate sample %+v", s)
+			}
+			rates[s.Trial] = s.Value
+		}
+	}
+	if len(walls) != 2 || len(rates) != 2 {
+		t.Fatalf("batch samples at %v / %v, want one per batch (trials 2 and 4)", walls, rates)
+	}
+	for trial, w := range walls {
+		if want := 2 / w / float64(runtime.NumCPU()); w <= 0 || rates[trial] < want*0.999 || rates[trial] > want*1.001 {
+			t.Errorf("batch ending at %d: wall %v rate %v, want 2/wall/cores = %v", trial, w, rates[trial], want)
+		}
 	}
 }

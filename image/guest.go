@@ -28,9 +28,12 @@ const KernelMetaPackage = "linux-image-cloud-amd64"
 
 // GuestModules are the kernel modules the guest loads (with their
 // dependencies): virtio transports for both machine types (virtio_mmio for
-// microvm, virtio_pci for q35), the network card and the scratch disk.
-// Debian's cloud kernel builds all of them as modules.
-var GuestModules = []string{"virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk"}
+// microvm, virtio_pci for q35), the network card, the scratch disk and the
+// entropy source (virtio_rng: without it the guest's random pool under TCG,
+// whose CPU has no RDRAND, is ready only after a second or so, and the
+// agent's first getrandom waits for it). Debian's cloud kernel builds all
+// of them as modules.
+var GuestModules = []string{"virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "virtio_rng"}
 
 // guestFormat changes whenever the layout BuildGuest writes changes, so that
 // an old image is rebuilt.

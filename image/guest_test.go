@@ -55,6 +55,7 @@ var cloudDeps = map[string][]string{
 	"net_failover": {"failover"},
 	"virtio_net":   {"net_failover", "virtio", "virtio_ring"},
 	"virtio_blk":   {"virtio", "virtio_ring"},
+	"virtio_rng":   {"virtio", "virtio_ring"},
 }
 
 func fakeLoad(deps map[string][]string) func(string) (Module, error) {
@@ -77,7 +78,7 @@ func TestOrderModules(t *testing.T) {
 	}{
 		{name: "guest", deps: cloudDeps, want: GuestModules, order: []string{
 			"virtio", "virtio_ring", "virtio_blk", "virtio_mmio", "failover", "net_failover", "virtio_net",
-			"virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci"}},
+			"virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_rng"}},
 		{name: "net only", deps: cloudDeps, want: []string{"virtio_net"}, order: []string{
 			"failover", "net_failover", "virtio", "virtio_ring", "virtio_net"}},
 		{name: "dash names", deps: map[string][]string{"a_b": {"c-d"}, "c_d": nil}, want: []string{"a-b"}, order: []string{"c_d", "a_b"}},

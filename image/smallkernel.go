@@ -404,16 +404,73 @@ func lastLine(s string) string {
 	return s
 }
 
+// SmallGuest is where BuildSmallGuest puts the small kernel's guest (its
+// vmlinux, vmlinuz, initramfs.cpio and guest manifest): a directory of its
+// own inside the image directory, so that the cloud kernel's guest stays
+// beside it and each vm runtime boots the one its scenario names.
+func (p Paths) SmallGuest() Paths { return Paths{Dir: filepath.Join(p.Dir, "guest-small")} }
+
 // BuildSmallGuest is BuildGuest with the small kernel: it builds (or finds
-// cached) the small kernel, then installs it as the image's guest with
-// InstallSmallGuest. Kernel build output goes to log.
+// cached) the small kernel under p's cache, then installs it as the guest
+// of p.SmallGuest() with InstallSmallGuest. Kernel build output goes to log.
 func BuildSmallGuest(ctx context.Context, p Paths, agent, busybox string, log io.Writer) (built bool, err error) {
 	k, kbuilt, err := BuildSmallKernel(ctx, p, log)
 	if err != nil {
 		return false, fmt.Errorf("guest image: %w", err)
 	}
-	gbuilt, err := InstallSmallGuest(p, k, agent, busybox)
+	gbuilt, err := InstallSmallGuest(p.SmallGuest(), k, agent, busybox)
 	return kbuilt || gbuilt, err
+}
+
+// GuestKernel returns the flavor of the guest kernel installed in p: what
+// its guest manifest says, KernelCloud for a manifest that predates the
+// key, an error when p has no guest.
+func (p Paths) GuestKernel() (KernelFlavor, error) {
+	m, err := p.ReadManifest("guest")
+	if err != nil {
+		return "", fmt.Errorf("no guest image in %s: %w", p.Dir, err)
+	}
+	if f := KernelFlavor(m.Info["kernel"]); f != "" {
+		return ParseKernelFlavor(string(f))
+	}
+	return KernelCloud, nil
+}
+
+// GuestFor returns the image directory whose guest has the kernel flavor
+// f: for the small kernel p.SmallGuest(), or p itself when its own guest
+// is the small one (an image dir made by InstallSmallGuest); for the cloud
+// kernel p itself. The error says which build command makes what is
+// missing.
+func (p Paths) GuestFor(f KernelFlavor) (Paths, error) {
+	var try []Paths
+	switch f {
+	case KernelSmall:
+		try = []Paths{p.SmallGuest(), p}
+	case KernelCloud:
+		try = []Paths{p}
+	default:
+		return Paths{}, fmt.Errorf("kernel %q: want %s or %s", f, KernelCloud, KernelSmall)
+	}
+	var found []string
+	for _, g := range try {
+		have, err := g.GuestKernel()
+		if err != nil {
+			continue
+		}
+		if have == f && exists(g.Kernel()) && exists(g.Initramfs()) {
+			return g, nil
+		}
+		found = append(found, fmt.Sprintf("%s holds the %s kernel", g.Dir, have))
+	}
+	cmd := "vcbench images build --image-dir " + p.Dir
+	if f == KernelSmall {
+		cmd = "vcbench images build --kernel small --image-dir " + p.Dir + " (minutes the first time)"
+	}
+	why := "no guest image"
+	if len(found) > 0 {
+		why = strings.Join(found, "; ")
+	}
+	return Paths{}, fmt.Errorf("no %s-kernel guest under %s (%s): run %s", f, p.Dir, why, cmd)
 }
 
 // ManifestKernelACPI is the guest manifest's key that says whether the

@@ -158,3 +158,47 @@ func readCPIO(t *testing.T, path string) map[string]string {
 	}
 	return out
 }
+
+// TestGuestFor: the small guest beside the cloud one is found by flavor;
+// an image dir whose own guest is small serves kernel small too; a missing
+// flavor names the build command.
+func TestGuestFor(t *testing.T) {
+	kdir, idir := t.TempDir(), t.TempDir()
+	for _, f := range []string{"vmlinux", "bzImage"} {
+		if err := os.WriteFile(filepath.Join(kdir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agent := filepath.Join(kdir, "agent")
+	os.WriteFile(agent, []byte("agent"), 0o755)
+	k := SmallKernel{Dir: kdir, Key: "k1", SourceVersion: "6.1.1-1", Release: "6.1.1-vcbench-small"}
+	p := Paths{Dir: idir}
+	if _, err := p.GuestFor(KernelCloud); err == nil || !strings.Contains(err.Error(), "vcbench images build --image-dir "+idir) {
+		t.Errorf("empty dir, cloud: %v", err)
+	}
+	if _, err := InstallSmallGuest(p.SmallGuest(), k, agent, ""); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := p.GuestFor(KernelSmall); err != nil || g.Dir != p.SmallGuest().Dir {
+		t.Errorf("small: %v %v, want %s", g, err, p.SmallGuest().Dir)
+	}
+	// A cloud guest at the top (as BuildGuest leaves it).
+	for _, f := range []string{p.Kernel(), p.Initramfs()} {
+		os.WriteFile(f, []byte("x"), 0o644)
+	}
+	p.WriteManifest("guest", Manifest{Digest: "d", Info: map[string]string{"kernel": string(KernelCloud)}})
+	if g, err := p.GuestFor(KernelCloud); err != nil || g.Dir != idir {
+		t.Errorf("cloud: %v %v", g, err)
+	}
+	// A dir whose own guest is small (InstallSmallGuest into it).
+	q := Paths{Dir: t.TempDir()}
+	if _, err := InstallSmallGuest(q, k, agent, ""); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := q.GuestFor(KernelSmall); err != nil || g.Dir != q.Dir {
+		t.Errorf("own small guest: %v %v", g, err)
+	}
+	if _, err := q.GuestFor(KernelCloud); err == nil || !strings.Contains(err.Error(), "holds the small kernel") {
+		t.Errorf("cloud from a small-only dir: %v", err)
+	}
+}

@@ -31,6 +31,11 @@ const (
 	// initramfs need about that much.
 	MinVMMemoryMiB = 64
 
+	// MinTBSizeMiB and MaxTBSizeMiB bound tb_size_mib, TCG's translation
+	// cache: below a few MiB QEMU flushes it over and over while the guest
+	// boots; QEMU's own default is 1 GiB.
+	MinTBSizeMiB, MaxTBSizeMiB = 4, 2048
+
 	// MaxNameLen bounds a runtime's name (see ValidName).
 	MaxNameLen = 63
 	// MaxHostnameLen is the kernel's limit on a hostname (__NEW_UTS_LEN);
@@ -139,6 +144,7 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 		"memory_mib": r.MemoryMiB != 0, "hostname": r.Hostname != "",
 		"accel": r.Accel != "", "machine": r.Machine != "", "network": r.Network != "",
 		"platform": r.Platform != "", "hardening": r.Hardening != "",
+		"kernel": r.Kernel != "", "tb_size_mib": r.TBSizeMiB != 0,
 	}
 	allowed := r.Kind.Keys()
 	for _, k := range yamlKeys(rtType) {
@@ -167,6 +173,12 @@ func (r RuntimeConfig) Validate() (key string, err error) {
 	}
 	if r.Machine != "" && !r.Machine.Valid() {
 		return "machine", notAllowed(r.Machine, Machines)
+	}
+	if r.Kernel != "" && !r.Kernel.Valid() {
+		return "kernel", notAllowed(r.Kernel, Kernels)
+	}
+	if r.TBSizeMiB != 0 && (r.TBSizeMiB < MinTBSizeMiB || r.TBSizeMiB > MaxTBSizeMiB) {
+		return "tb_size_mib", rangeError(r.TBSizeMiB, MinTBSizeMiB, MaxTBSizeMiB)
 	}
 	if r.Platform != "" && !r.Platform.Valid() {
 		return "platform", notAllowed(r.Platform, Platforms)

@@ -384,7 +384,7 @@ var runtimeKeys = map[RuntimeKind][]string{
 	OCICrun:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunc:   {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening"},
 	OCIRunsc:  {"memory_mib", "image", "hostname", "writable_rootfs", "network", "hardening", "platform"},
-	VM:        {"memory_mib", "image", "accel", "machine", "network"},
+	VM:        {"memory_mib", "image", "accel", "machine", "network", "kernel", "tb_size_mib"},
 	Docker:    {"memory_mib", "hostname", "network"},
 	Podman:    {"memory_mib", "hostname", "network"},
 }
@@ -622,6 +622,12 @@ func (r *RuntimeConfig) validate(field string) error {
 	}
 	if r.pos.has("network") && r.Network == "" {
 		return r.pos.errorf("network", field+".network", "%v", notAllowed(r.Network, NetworksFor(r.Kind)))
+	}
+	if r.pos.has("kernel") && r.Kernel == "" {
+		return r.pos.errorf("kernel", field+".kernel", "%v", notAllowed(r.Kernel, Kernels))
+	}
+	if r.pos.has("tb_size_mib") && r.TBSizeMiB == 0 {
+		return r.pos.errorf("tb_size_mib", field+".tb_size_mib", "%v", rangeError(0, MinTBSizeMiB, MaxTBSizeMiB))
 	}
 	if r.pos.has("platform") && r.Platform == "" {
 		return r.pos.errorf("platform", field+".platform", "%v", notAllowed(r.Platform, Platforms))

@@ -21,6 +21,8 @@ runtimes:
     accel: tcg
     machine: q35
     network: tap
+    kernel: small
+    tb_size_mib: 32
 workloads:
   - kind: cpu
     iterations: 10
@@ -46,7 +48,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("native defaults: %+v", n)
 	}
 	v := s.Runtimes[1]
-	if v.RuntimeName() != "vm-tap" || v.VCPUs != 2 || v.MemoryMiB != 512 || v.Accel != AccelTCG || v.Machine != MachineQ35 || v.Network != NetworkTap {
+	if v.RuntimeName() != "vm-tap" || v.VCPUs != 2 || v.MemoryMiB != 512 || v.Accel != AccelTCG || v.Machine != MachineQ35 || v.Network != NetworkTap || v.Kernel != KernelSmall || v.TBSizeMiB != 32 {
 		t.Errorf("vm settings: %+v", v)
 	}
 	if w := s.Workloads[0]; w.Kind != "cpu" || w.Iterations != 10 || w.Threads != 2 {
@@ -116,7 +118,7 @@ var errorCases = []struct {
 	{"unknown timeout", "timeouts:\n  boot: 1s\n" + rt + wl, "t.yaml:2:3: boot: unknown key (allowed: start, workload, stop)"},
 
 	// Runtimes.
-	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, image, hostname, user_ns, writable_rootfs, hardening, platform, accel, machine, network)"},
+	{"unknown runtime key", "runtimes:\n  - kind: native\n    cpus: 2\n" + wl, "t.yaml:3:5: cpus: unknown key (allowed: kind, name, vcpus, memory_mib, image, hostname, user_ns, writable_rootfs, hardening, platform, accel, machine, network, kernel, tb_size_mib)"},
 	{"bad kind", "runtimes:\n  - kind: lxc\n" + wl, `t.yaml:2:5: runtimes[0].kind: "lxc" is not a runtime (allowed: [native container oci-crun oci-runc oci-runsc docker podman vm])`},
 	{"accel on docker", "runtimes:\n  - kind: docker\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime docker (allowed: kind, name, vcpus, memory_mib, hostname, network)"},
 	{"user_ns on podman", "runtimes:\n  - kind: podman\n    user_ns: true\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime podman"},
@@ -127,7 +129,7 @@ var errorCases = []struct {
 	{"duplicate key", "runtimes:\n  - kind: vm\n    kind: vm\n" + wl, "t.yaml:3:5: kind: key given twice"},
 	{"accel on native", "runtimes:\n  - kind: native\n    accel: kvm\n" + wl, "t.yaml:3:5: runtimes[0].accel: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
 	{"memory on native", "runtimes:\n  - kind: native\n    memory_mib: 512\n" + wl, "t.yaml:3:5: runtimes[0].memory_mib: does not apply to runtime native (allowed: kind, name, vcpus, image)"},
-	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, image, accel, machine, network)"},
+	{"hostname on vm", "runtimes:\n  - kind: vm\n    hostname: h\n" + wl, "t.yaml:3:5: runtimes[0].hostname: does not apply to runtime vm (allowed: kind, name, vcpus, memory_mib, image, accel, machine, network, kernel, tb_size_mib)"},
 	{"user_ns on crun", "runtimes:\n  - kind: oci-crun\n    user_ns: false\n" + wl, "t.yaml:3:5: runtimes[0].user_ns: does not apply to runtime oci-crun"},
 
 	// vcpus: 1..256 natively and in containers (a quota, and pinning where
@@ -149,6 +151,12 @@ var errorCases = []struct {
 	{"bad accel", "runtimes:\n  - kind: vm\n    accel: hvf\n" + wl, `t.yaml:3:5: runtimes[0].accel: "hvf" is not allowed (allowed: auto, kvm, tcg)`},
 	{"empty accel", "runtimes:\n  - kind: vm\n    accel: ''\n" + wl, `t.yaml:3:5: runtimes[0].accel: "" is not allowed (allowed: auto, kvm, tcg)`},
 	{"bad machine", "runtimes:\n  - kind: vm\n    machine: pc\n" + wl, `t.yaml:3:5: runtimes[0].machine: "pc" is not allowed (allowed: microvm, q35)`},
+	{"bad kernel", "runtimes:\n  - kind: vm\n    kernel: tiny\n" + wl, `t.yaml:3:5: runtimes[0].kernel: "tiny" is not allowed (allowed: cloud, small)`},
+	{"empty kernel", "runtimes:\n  - kind: vm\n    kernel: ''\n" + wl, `t.yaml:3:5: runtimes[0].kernel: "" is not allowed (allowed: cloud, small)`},
+	{"kernel on container", "runtimes:\n  - kind: container\n    kernel: small\n" + wl, "t.yaml:3:5: runtimes[0].kernel: does not apply to runtime container"},
+	{"tb size too small", "runtimes:\n  - kind: vm\n    tb_size_mib: 1\n" + wl, "t.yaml:3:5: runtimes[0].tb_size_mib: 1 is below 4 (allowed: 4..2048)"},
+	{"tb size zero", "runtimes:\n  - kind: vm\n    tb_size_mib: 0\n" + wl, "runtimes[0].tb_size_mib:"},
+	{"tb size on native", "runtimes:\n  - kind: native\n    tb_size_mib: 32\n" + wl, "runtimes[0].tb_size_mib: does not apply to runtime native"},
 	{"vm network veth", "runtimes:\n  - kind: vm\n    network: veth\n" + wl, `t.yaml:3:5: runtimes[0].network: "veth" is not allowed (allowed: user, tap)`},
 	{"container network tap", "runtimes:\n  - kind: container\n    network: tap\n" + wl, `t.yaml:3:5: runtimes[0].network: "tap" is not allowed (allowed: veth)`},
 	{"bad platform", "runtimes:\n  - kind: oci-runsc\n    platform: xen\n" + wl, `t.yaml:3:5: runtimes[0].platform: "xen" is not allowed (allowed: ptrace, systrap, kvm)`},
@@ -259,6 +267,9 @@ func TestValidate(t *testing.T) {
 		{RuntimeConfig{Kind: VM, Hostname: "h"}, "hostname"},
 		{RuntimeConfig{Kind: OCICrun, UserNS: true}, ""}, // the OCI backends' user namespaces
 		{RuntimeConfig{Kind: VM, Accel: "hvf"}, "accel"},
+		{RuntimeConfig{Kind: VM, Kernel: "tiny"}, "kernel"},
+		{RuntimeConfig{Kind: VM, TBSizeMiB: 4096}, "tb_size_mib"},
+		{RuntimeConfig{Kind: Container, TBSizeMiB: 32}, "tb_size_mib"},
 		{RuntimeConfig{Kind: VM, Machine: "pc"}, "machine"},
 		{RuntimeConfig{Kind: VM, Name: "a b"}, "name"},
 	} {

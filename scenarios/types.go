@@ -133,8 +133,10 @@ func (h Hardening) Valid() bool { return contains(Hardenings, h) }
 type Network string
 
 // Network modes. NetworkUser is QEMU's user-mode stack (slirp) with a host
-// port forward to 127.0.0.1: no privileges. NetworkTap is a tap device on
-// a /30 point-to-point subnet: root, but realistic throughput. NetworkVeth
+// port forward to 127.0.0.1: no privileges, but every packet goes through
+// a TCP/IP stack inside the VMM, unlike a container's veth. NetworkTap is
+// a tap device on a /30 point-to-point subnet with virtio-net: root, and
+// the like of a container's veth (the vm backend's default as root). NetworkVeth
 // is the containers' veth pair into their network namespace. The engine
 // runtimes (docker, podman) take NetworkBridge, the engine's default bridge
 // with the agent's port published on 127.0.0.1, or NetworkHost, the host's
@@ -170,6 +172,29 @@ func (n Network) Valid() bool {
 	}
 	return false
 }
+
+// Kernel is a VM runtime's guest kernel (scenario key `kernel`).
+type Kernel string
+
+// Guest kernels. KernelCloud (the default) is Debian's cloud kernel, which
+// `vcbench images build` fetches in seconds; KernelSmall is the kernel
+// vcbench builds from linux-source-6.1 (`vcbench images build --kernel
+// small`: minutes on two cores, then cached), which boots faster.
+const (
+	KernelCloud Kernel = "cloud"
+	KernelSmall Kernel = "small"
+)
+
+// Kernels lists every guest kernel; DefaultKernel is what a vm runtime
+// without kernel boots.
+var Kernels = []Kernel{KernelCloud, KernelSmall}
+
+// DefaultKernel is the guest kernel of a vm runtime that sets none: the
+// cloud kernel, since a fresh machine gets it without a kernel build.
+const DefaultKernel = KernelCloud
+
+// Valid reports whether k is a known guest kernel.
+func (k Kernel) Valid() bool { return contains(Kernels, k) }
 
 // Image is the image a runtime's instances run (scenario key `image`).
 type Image string
@@ -261,6 +286,11 @@ type RuntimeConfig struct {
 	Accel   Accel   `yaml:"accel"`
 	Machine Machine `yaml:"machine"`
 	Network Network `yaml:"network"` // one of NetworksFor(Kind)
+	// Kernel is the guest kernel (DefaultKernel when unset).
+	Kernel Kernel `yaml:"kernel"`
+	// TBSizeMiB caps TCG's translation cache (-accel tcg,tb-size=N); 0
+	// takes the vm backend's default. It does nothing under KVM.
+	TBSizeMiB int `yaml:"tb_size_mib"`
 
 	pos positions
 }

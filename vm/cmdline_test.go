@@ -2,11 +2,14 @@ package vm
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"vcbench/agent/proto"
 	"vcbench/scenarios"
@@ -21,14 +24,14 @@ func TestLaunchArgs(t *testing.T) {
 		{
 			name: "microvm-user-tcg",
 			l: Launch{
-				Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm},
+				Name: "vcbench-vm-1", Config: Config{VCPUs: 1, MemoryMiB: 256, Machine: MachineMicrovm, TBSizeMiB: 32},
 				Accel: AccelTCG, Kernel: "/img/vmlinux", Initrd: "/img/initramfs.cpio", Cmdline: "console=ttyS0",
 				QMP: "/tmp/d/qmp.sock", Net: NetSetup{Mode: NetworkUser, HostPort: 40000},
 				Disk: DiskSetup{Path: "/s/d.raw", Cache: "none", AIO: "native"},
 			},
 			want: []string{
 				"-name", "vcbench-vm-1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-				"-accel", "tcg",
+				"-accel", "tcg,tb-size=32",
 				"-M", "microvm,x-option-roms=off,isa-serial=on,rtc=on",
 				"-smp", "1", "-m", "256",
 				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
@@ -36,12 +39,13 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel", "/img/vmlinux", "-initrd", "/img/initramfs.cpio", "-append", "console=ttyS0",
 				"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080", "-device", "virtio-net-device,netdev=net0",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native,werror=report,rerror=report", "-device", "virtio-blk-device,drive=disk0",
+				"-device", "virtio-rng-device",
 			},
 		},
 		{
 			name: "q35-tap-kvm",
 			l: Launch{
-				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35},
+				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35, TBSizeMiB: 32},
 				Accel: AccelKVM, Kernel: "/img/vmlinuz", Cmdline: "x",
 				Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3"},
 				Disk: DiskSetup{Path: "/s/d.raw", Cache: "writeback", AIO: "threads"},
@@ -55,6 +59,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel", "/img/vmlinuz", "-append", "x",
 				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,romfile=",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,werror=report,rerror=report", "-device", "virtio-blk-pci,drive=disk0",
+				"-device", "virtio-rng-pci",
 			},
 		},
 		{
@@ -75,6 +80,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-kernel", "/img/vmlinux", "-append", "x",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=none,aio=native,werror=report,rerror=report", "-device", "virtio-blk-device,drive=disk0",
 				"-drive", "file=/img/tools.ext4,format=raw,if=none,id=tools0,readonly=on", "-device", "virtio-blk-device,drive=tools0",
+				"-device", "virtio-rng-device",
 			},
 		},
 	} {
@@ -199,7 +205,8 @@ func TestConfigFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: NetworkUser, DiskMiB: DefaultDiskMiB, Image: scenarios.ImageMinimal}
+	net, _ := DefaultNetwork()
+	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: net, Kernel: KernelCloud, TBSizeMiB: DefaultTBSizeMiB, DiskMiB: DefaultDiskMiB, Image: scenarios.ImageMinimal}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
@@ -210,7 +217,7 @@ func TestConfigFrom(t *testing.T) {
 	for _, bad := range []scenarios.RuntimeConfig{
 		{Kind: vm, Accel: "hvf"}, {Kind: vm, Machine: "pc"}, {Kind: vm, Network: "veth"}, {Kind: vm, MemoryMiB: 16},
 		{Kind: vm, MemoryMiB: 40}, {Kind: vm, VCPUs: -1}, {Kind: vm, VCPUs: 100}, {Kind: vm, Hostname: "h"},
-		{Kind: scenarios.Container},
+		{Kind: scenarios.Container}, {Kind: vm, Kernel: "tiny"}, {Kind: vm, TBSizeMiB: 2}, {Kind: vm, TBSizeMiB: 1 << 20},
 	} {
 		if _, err := ConfigFrom(bad); err == nil {
 			t.Errorf("%+v accepted", bad)
@@ -250,5 +257,60 @@ func TestNetArgsForwardsDataPort(t *testing.T) {
 	want := []string{"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080,hostfwd=tcp:127.0.0.1:40001-:8081,hostfwd=udp:127.0.0.1:40001-:8081", "-device", "virtio-net-device,netdev=net0"}
 	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
 		t.Errorf("netArgs\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestDefaultNetwork: as root (with /dev/net/tun) a vm gets a tap, like a
+// container's veth; without root, user-mode networking.
+func TestDefaultNetwork(t *testing.T) {
+	n, why := DefaultNetwork()
+	want := NetworkUser
+	if os.Geteuid() == 0 {
+		if _, err := os.Stat("/dev/net/tun"); err == nil {
+			want = NetworkTap
+		}
+	}
+	if n != want || why == "" {
+		t.Errorf("DefaultNetwork() = %s (%q), want %s with a reason", n, why, want)
+	}
+}
+
+// TestAccelArgsTBSize: TCG gets tb-size when the config caps it, KVM never.
+func TestAccelArgsTBSize(t *testing.T) {
+	for _, tc := range []struct {
+		accel Accel
+		tb    int
+		want  []string
+	}{
+		{AccelTCG, 32, []string{"-accel", "tcg,tb-size=32"}},
+		{AccelTCG, 0, []string{"-accel", "tcg"}},
+		{AccelKVM, 32, []string{"-accel", "kvm", "-cpu", "host"}},
+	} {
+		l := Launch{Accel: tc.accel, Config: Config{TBSizeMiB: tc.tb}}
+		if got := l.accelArgs(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("accelArgs(%s, tb %d) = %q, want %q", tc.accel, tc.tb, got, tc.want)
+		}
+	}
+}
+
+func TestNetArgsVhost(t *testing.T) {
+	l := Launch{Net: NetSetup{Mode: NetworkTap, Tap: "vcbt0", Vhost: true}, Config: Config{Machine: MachineMicrovm}}
+	want := []string{"-netdev", "tap,id=net0,ifname=vcbt0,script=no,downscript=no,vhost=on", "-device", "virtio-net-device,netdev=net0"}
+	if got := l.netArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("netArgs\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestLostTapRace: the netlink package's TUNSETIFF error carries its errno
+// only in the message; EBUSY and EEXIST there are a lost race for a name.
+func TestLostTapRace(t *testing.T) {
+	for err, want := range map[error]bool{
+		fmt.Errorf("Tuntap IOCTL TUNSETIFF failed [0], errno %v", unix.EBUSY): true,
+		fmt.Errorf("wrapped: %w", unix.EEXIST):                                true,
+		fmt.Errorf("Tuntap IOCTL TUNSETIFF failed [0], errno %v", unix.EPERM): false,
+	} {
+		if got := lostTapRace(err); got != want {
+			t.Errorf("lostTapRace(%v) = %v, want %v", err, got, want)
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +66,20 @@ func freePort() (int, error) {
 	return 0, fmt.Errorf("free port: the kernel keeps offering ports already handed out")
 }
 
+// tapMu serialises createTap within the process.
+var tapMu sync.Mutex
+
+// lostTapRace tells whether creating a tap failed because another process
+// made one of that name first: EEXIST, or EBUSY from IFF_TUN_EXCL. The
+// netlink package reports TUNSETIFF's errno only in its message.
+func lostTapRace(err error) bool {
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, unix.EBUSY.Error()) || strings.Contains(msg, unix.EEXIST.Error())
+}
+
 // tapSubnet returns the host and guest addresses of the index-th /30.
 func tapSubnet(index int) (host, guest net.IP) {
 	base := uint32(tapBase[0])<<24 | uint32(tapBase[1])<<16 | uint32(index*4)
@@ -74,6 +91,10 @@ func tapSubnet(index int) (host, guest net.IP) {
 // it with own before creating it, gives the host end .1/30 and brings it up.
 // QEMU attaches to it by name. The guest gets .2/30 with .1 as gateway.
 func createTap(own *state.Owner) (NetSetup, error) {
+	// Instances started at once (a density batch) would otherwise all try
+	// the same first free name.
+	tapMu.Lock()
+	defer tapMu.Unlock()
 	for i := 0; i < maxTaps; i++ {
 		name := fmt.Sprintf("%s%d", TapPrefix, i)
 		if _, err := netlink.LinkByName(name); err == nil {
@@ -94,8 +115,8 @@ func createTap(own *state.Owner) (NetSetup, error) {
 			if ferr := own.Forget(state.Link(name)); ferr != nil {
 				return NetSetup{}, ferr
 			}
-			if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
-				continue // lost a race for this name
+			if lostTapRace(err) {
+				continue // lost a race for this name (to another process)
 			}
 			return NetSetup{}, fmt.Errorf("create tap %s: %w", name, err)
 		}
@@ -116,4 +137,47 @@ func createTap(own *state.Owner) (NetSetup, error) {
 		return NetSetup{Mode: NetworkTap, Tap: name, GuestIP: guest.String() + "/30", Gateway: host.String()}, nil
 	}
 	return NetSetup{}, fmt.Errorf("no free tap name %s0..%s%d", TapPrefix, TapPrefix, maxTaps-1)
+}
+
+var (
+	vhostOnce   sync.Once
+	vhostOK     bool
+	vhostReason string
+)
+
+// VhostNet reports whether tap networking can use vhost-net, and why: it
+// opens /dev/vhost-net read-write (QEMU's vhost=on does the same). When the
+// device is missing, root has modprobe and the host kernel has the module,
+// `modprobe vhost_net` loads it once; a kernel built without
+// CONFIG_VHOST_NET has neither, and QEMU's own I/O thread then moves the
+// packets (vhost off). The answer is kept for the process's life.
+func VhostNet() (ok bool, reason string) {
+	vhostOnce.Do(func() { vhostOK, vhostReason = probeVhostNet() })
+	return vhostOK, vhostReason
+}
+
+func probeVhostNet() (bool, string) {
+	const dev = "/dev/vhost-net"
+	try := func() error {
+		fd, err := unix.Open(dev, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}
+	err := try()
+	if err == nil {
+		return true, "on: " + dev + " opened"
+	}
+	if errors.Is(err, unix.ENOENT) && os.Geteuid() == 0 {
+		if path, lerr := exec.LookPath("modprobe"); lerr == nil {
+			out, merr := exec.Command(path, "vhost_net").CombinedOutput()
+			if merr == nil && try() == nil {
+				return true, "on: " + dev + " after modprobe vhost_net"
+			}
+			return false, fmt.Sprintf("off: %s missing and modprobe vhost_net failed (%v: %s)", dev, merr, strings.TrimSpace(string(out)))
+		}
+		return false, fmt.Sprintf("off: %s missing and no modprobe (host kernel without CONFIG_VHOST_NET?); QEMU's I/O thread moves the packets", dev)
+	}
+	return false, fmt.Sprintf("off: %s: %v; QEMU's I/O thread moves the packets", dev, err)
 }

@@ -70,7 +70,7 @@ func TestSmallKernelBoot(t *testing.T) {
 		t.Run(string(machine), func(t *testing.T) {
 			env, spec := testEnv(t, "small-"+string(machine))
 			env.ImageDir = dir
-			rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", Machine: machine, MemoryMiB: 256}, env)
+			rt, err := New(scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", Machine: machine, MemoryMiB: 256, Kernel: scenarios.KernelSmall}, env)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,6 +31,11 @@ type Runtime struct {
 	env    bench.Env
 	paths  image.Paths
 	noACPI bool // the guest kernel has no ACPI (image.Paths.GuestWithoutACPI)
+	// netReason says why the network is what it is (the scenario, or the
+	// default as root or not); vhost and vhostReason: tap's vhost-net.
+	netReason   string
+	vhost       bool
+	vhostReason string
 
 	mu       sync.Mutex
 	probe    *ProbeResult // resolved accelerator
@@ -59,7 +64,10 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	if _, err := exec.LookPath(QEMUBinary); err != nil {
 		return nil, errNoQEMU
 	}
-	p := image.Paths{Dir: env.ImageDir}
+	p, err := image.Paths{Dir: env.ImageDir}.GuestFor(image.KernelFlavor(cfg.Kernel))
+	if err != nil {
+		return nil, fmt.Errorf("vm: kernel %s: %w", cfg.Kernel, err)
+	}
 	for _, f := range []string{p.Kernel(), p.Initramfs()} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("vm: guest image: %w (run `vcbench images build`)", err)
@@ -71,7 +79,16 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 		}
 	}
 	hostTSCkHz() // measured once here, not inside the first instance's launch
-	return &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI()}, nil
+	r := &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI()}
+	if rc.Network == "" {
+		_, r.netReason = DefaultNetwork()
+	} else {
+		r.netReason = "network: " + string(cfg.Network) + " in the scenario"
+	}
+	if cfg.Network == NetworkTap {
+		r.vhost, r.vhostReason = VhostNet()
+	}
+	return r, nil
 }
 
 // Kind is vm.
@@ -97,7 +114,7 @@ func (r *Runtime) resolveAccel(ctx context.Context) ProbeResult {
 	var res ProbeResult
 	switch r.cfg.Accel {
 	case AccelAuto:
-		res = cachedProbe(ctx, r.env.ImageDir)
+		res = cachedProbe(ctx, r.paths.Dir)
 	case AccelKVM:
 		res = ProbeResult{Accel: AccelKVM, Reason: "accel: kvm in the scenario (not probed)", QEMUVersion: qemuVersion()}
 	default:
@@ -140,6 +157,8 @@ func (r *Runtime) Describe() map[string]string {
 		"qemu_version": res.QEMUVersion,
 		"machine":      string(r.cfg.Machine),
 		"network":      string(r.cfg.Network),
+		"network_path": r.networkPath(),
+		"network_why":  r.netReason,
 		"vcpus":        strconv.Itoa(r.cfg.VCPUs),
 		"memory_mib":   strconv.Itoa(r.cfg.MemoryMiB),
 		"readiness":    "the agent's ready line on the serial console, then /healthz",
@@ -165,6 +184,10 @@ func (r *Runtime) Describe() map[string]string {
 		kernel = m.Info["kernel_release"] + " " + kernel
 	}
 	d["kernel"] = kernel
+	d["kernel_choice"] = string(r.cfg.Kernel)
+	if res.Accel == AccelTCG {
+		d["tb_size_mib"] = strconv.Itoa(r.cfg.TBSizeMiB)
+	}
 	r.mu.Lock()
 	first := r.firstRun
 	r.mu.Unlock()
@@ -174,6 +197,22 @@ func (r *Runtime) Describe() map[string]string {
 		d["kernel_cmdline"] = first.launch.Cmdline
 	}
 	return d
+}
+
+// networkPath says in words what a packet goes through, for run.json.
+func (r *Runtime) networkPath() string {
+	dev := "virtio-net-device (virtio-mmio)"
+	if r.cfg.Machine == MachineQ35 {
+		dev = "virtio-net-pci"
+	}
+	if r.cfg.Network == NetworkUser {
+		return "user-mode (slirp): " + dev + " into QEMU's own TCP/IP stack, forwarded from 127.0.0.1; not like a container's veth"
+	}
+	vhost := "vhost-net " + r.vhostReason
+	if r.vhostReason == "" {
+		vhost = "vhost-net off"
+	}
+	return "tap + " + dev + " on a /30 to the host, like a container's veth; " + vhost
 }
 
 // Instance is one running QEMU guest.
@@ -247,6 +286,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		if err != nil {
 			return fail(err)
 		}
+		ns.Vhost = r.vhost
 		inst.addr = net.JoinHostPort(ipOf(ns.GuestIP), strconv.Itoa(GuestPort))
 	default:
 		port, err := freePort()
@@ -461,14 +501,17 @@ func (i *Instance) Phases() []bench.Phase { return append([]bench.Phase(nil), i.
 func (i *Instance) GuestMemoryBytes() uint64 { return i.guestMem }
 
 // HostMemory reads the QEMU process's host_pss and host_rss from
-// /proc/PID/smaps_rollup and adds two views of the VMM's own cost:
+// /proc/PID/smaps_rollup and adds views of the VMM's own cost:
 //
 //   - host_overhead = PSS − guest RAM size. It is negative while the guest
 //     has not touched all of its RAM (QEMU maps it lazily); it is not
 //     clamped, so that the figure stays honest.
 //   - host_vmm_pss = PSS of every mapping but the guest RAM's (the way
-//     Firecracker's tests count VMM overhead). Under TCG it includes the
-//     translated-code cache; with a PVH boot, the mapped kernel file.
+//     Firecracker's tests count VMM overhead), and its parts from
+//     /proc/PID/smaps (see VMMMemory): host_vmm_tb, TCG's translation
+//     cache (0 under KVM); host_vmm_heap, QEMU's other anonymous memory;
+//     host_vmm_files, its mapped files (binary, libraries, ROMs, a PVH
+//     kernel), shared page cache counted by share.
 func (i *Instance) HostMemory() (map[string]float64, error) {
 	pid := i.cmd.Process.Pid
 	m, err := metrics.ProcMemory(pid)
@@ -476,8 +519,11 @@ func (i *Instance) HostMemory() (map[string]float64, error) {
 		return nil, err
 	}
 	m["host_overhead"] = m["host_pss"] - float64(i.guestMem)
-	if ram, err := guestRAMPss(pid, i.guestMem); err == nil {
-		m["host_vmm_pss"] = m["host_pss"] - float64(ram)
+	if v, err := vmmMemory(pid, i.guestMem); err == nil {
+		m["host_vmm_pss"] = m["host_pss"] - float64(v.GuestRAM)
+		m["host_vmm_tb"] = float64(v.TB)
+		m["host_vmm_heap"] = float64(v.Heap)
+		m["host_vmm_files"] = float64(v.Files)
 	}
 	return m, nil
 }

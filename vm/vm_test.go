@@ -84,7 +84,7 @@ func TestBoot(t *testing.T) {
 		name string
 		cfg  scenarios.RuntimeConfig
 	}{
-		{"microvm-user", scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: 256}},
+		{"microvm-user", scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: 256, Network: "user"}},
 		{"q35-tap", scenarios.RuntimeConfig{Kind: scenarios.VM, Accel: "tcg", MemoryMiB: 192, Machine: "q35", Network: "tap"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,13 +30,14 @@ Debian's cloud kernel (fetched with apt-get download, unpacked, not installed)
 and an initramfs with the same files as the rootfs plus the guest's kernel
 modules. Each is rebuilt only when its inputs changed.
 
---kernel small builds instead a small guest kernel from Debian's
+--kernel small also builds a small guest kernel from Debian's
 linux-source-6.1 (apt-installed with its build dependencies when missing)
 with image/kconfig/vcbench-guest.config: virtio built in, no modules. The
 build takes minutes and is cached under <image-dir>/cache/kernel-small by
-source version and config. The guest files (vmlinux, vmlinuz,
-initramfs.cpio) always hold the kernel built last: the vm runtime boots it
-and names it in run.json; a plain build puts the cloud kernel back.
+source version and config; its guest (vmlinux, vmlinuz, initramfs.cpio
+without modules) goes to <image-dir>/guest-small, beside the cloud
+kernel's. A vm runtime boots the one its scenario's kernel key names
+(cloud unless it says kernel: small) and names it in run.json.
 
 --tools also builds the tools image: a Debian bookworm tree from
 debootstrap --variant=minbase with fio, iperf3, sockperf, sysbench,
@@ -58,6 +59,11 @@ copied in, and its ext4 image for VMs. It serves runtimes with
 			flavor, err := image.ParseKernelFlavor(kernel)
 			if err != nil {
 				return err
+			}
+			// The small kernel's make runs in the source tree with O=<dir>/...:
+			// a relative --image-dir would name a directory under the tree.
+			if dir, err = filepath.Abs(dir); err != nil {
+				return fmt.Errorf("image dir: %w", err)
 			}
 			if err := buildImages(ctx, cmd.OutOrStdout(), image.Paths{Dir: dir}, agent, flavor); err != nil {
 				return err

@@ -55,23 +55,24 @@ type imageBuilder struct {
 }
 
 // imageBuilders are run in order by `vcbench images build`: the rootfs and
-// the guest, written from the same file list. The guest's kernel is
-// Debian's cloud kernel, or the small one built from linux-source-6.1.
+// the guest with Debian's cloud kernel, written from the same file list;
+// with kernel small also the guest of the small kernel built from
+// linux-source-6.1 (image.Paths.SmallGuest, beside the cloud one).
 func imageBuilders(kernel image.KernelFlavor, out io.Writer) []imageBuilder {
-	guest := imageBuilder{"guest (kernel + initramfs)", image.BuildGuest}
+	b := []imageBuilder{
+		{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
+			return image.BuildRootfs(p, agent, busybox)
+		}},
+		{"guest (kernel + initramfs)", image.BuildGuest},
+	}
 	if kernel == image.KernelSmall {
-		guest = imageBuilder{"guest (small kernel + initramfs)", func(ctx context.Context, p image.Paths, agent, busybox string) (bool, error) {
+		b = append(b, imageBuilder{"guest (small kernel + initramfs)", func(ctx context.Context, p image.Paths, agent, busybox string) (bool, error) {
 			if _, err := image.FindSmallKernel(p); err != nil {
 				fmt.Fprintf(out, "small kernel: building from %s (minutes; log: %s)\n",
 					image.LinuxSourcePackage, filepath.Join(p.KernelBuildDir(), "build.log"))
 			}
 			return image.BuildSmallGuest(ctx, p, agent, busybox, nil)
-		}}
+		}})
 	}
-	return []imageBuilder{
-		{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
-			return image.BuildRootfs(p, agent, busybox)
-		}},
-		guest,
-	}
+	return b
 }
