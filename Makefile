@@ -61,9 +61,14 @@ tools-image: deps build
 
 # The small kernel takes about four minutes on two cores the first time;
 # later calls find it cached under $(SMALL_KERNEL_DIR)/cache/kernel-small
-# (keyed by linux-source version and config) and take seconds.
+# (keyed by linux-source version, config and build format) and take
+# seconds. Finished kernels are also kept in $(KERNEL_CACHE), outside the
+# checkout, so that a fresh clone on the same machine (CI) pays only once.
+KERNEL_CACHE ?= /var/cache/vcbench/kernel-small
 small-kernel: deps build
+	@if [ -d "$(KERNEL_CACHE)" ]; then mkdir -p $(SMALL_KERNEL_DIR)/cache/kernel-small && cp -an $(KERNEL_CACHE)/. $(SMALL_KERNEL_DIR)/cache/kernel-small/; fi
 	$(BIN)/vcbench images build --kernel small --image-dir $(SMALL_KERNEL_DIR) --agent $(BIN)/vcbench-agent
+	@if mkdir -p $(KERNEL_CACHE) 2>/dev/null; then cp -an $(SMALL_KERNEL_DIR)/cache/kernel-small/. $(KERNEL_CACHE)/; fi
 
 run: images
 	$(BIN)/vcbench run $(SCENARIO) --image-dir $(IMAGE_DIR)
