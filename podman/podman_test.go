@@ -170,12 +170,12 @@ func TestStartIsolationWorkloadTeardown(t *testing.T) {
 	if ids := labelled(t, run); len(ids) != 0 {
 		t.Errorf("containers left after stop: %v", ids)
 	}
-	for _, d := range in.rec.Cgroups {
+	for _, d := range in.base.Rec.Cgroups {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("cgroup %s left", d)
 		}
 	}
-	if in.conmon.Alive() {
+	if in.base.Parent.Alive() {
 		t.Error("conmon still running")
 	}
 	recs, _ := state.Load(testEnv.StateDir)
