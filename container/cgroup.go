@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -237,32 +236,6 @@ func (cg *cgroup) add(pid int) error {
 	return nil
 }
 
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, nil
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
-func readKey(path, key string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, " ")
-		if ok && k == key {
-			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", path, key)
-}
-
 // memory returns the group's memory usage and its peak, in bytes, as
 // cgroup_usage / cgroup_peak. Peak is left out where the kernel has none
 // (cgroup2 before Linux 5.19).
@@ -270,20 +243,7 @@ func (cg *cgroup) memory() (map[string]float64, error) {
 	if cg.memDir == "" {
 		return nil, errors.New("no memory controller")
 	}
-	out := map[string]float64{}
-	cur, peak := "memory.usage_in_bytes", "memory.max_usage_in_bytes"
-	if cg.v2 {
-		cur, peak = "memory.current", "memory.peak"
-	}
-	u, err := readUint(filepath.Join(cg.memDir, cur))
-	if err != nil {
-		return nil, fmt.Errorf("read cgroup memory: %w", err)
-	}
-	out["cgroup_usage"] = float64(u)
-	if p, err := readUint(filepath.Join(cg.memDir, peak)); err == nil {
-		out["cgroup_peak"] = float64(p)
-	}
-	return out, nil
+	return hostcg.Memory(cg.memDir, cg.v2)
 }
 
 // cpuSeconds is the group's CPU time (user + system) in seconds.
@@ -299,10 +259,7 @@ func (cg *cgroup) oomKills() (uint64, error) {
 	if cg.memDir == "" {
 		return 0, errors.New("no memory controller")
 	}
-	if cg.v2 {
-		return readKey(filepath.Join(cg.memDir, "memory.events"), "oom_kill")
-	}
-	return readKey(filepath.Join(cg.memDir, "memory.oom_control"), "oom_kill")
+	return hostcg.OOMKills(cg.memDir, cg.v2)
 }
 
 // remove deletes the group (its processes must be gone) and the run and

@@ -216,29 +216,17 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return nil
 }
 
-// Instance is one agent in a Docker container.
+// Instance is one agent in a Docker container. Its phases are
+// engine_create (the API's create returned) and engine_start (its start
+// returned); beside the container's cgroup figures its host memory counts
+// host_shim_pss, what the engine keeps per instance (the containerd shim,
+// the container init's parent).
 type Instance struct {
-	r      *Runtime
-	cli    *client.Client
-	spec   bench.InstanceSpec
-	rec    *state.Record
-	launch time.Time
-
-	mu      sync.Mutex
-	id      string
-	addr    string
-	init    state.Proc
-	shim    state.Proc
-	cg      *engine.Cgroup
-	scratch string
-	phases  []bench.Phase
-	stopped bool
-}
-
-func (in *Instance) phase(name string) {
-	in.mu.Lock()
-	in.phases = append(in.phases, bench.Phase{Name: name, Since: time.Since(in.launch)})
-	in.mu.Unlock()
+	base *engine.Instance
+	r    *Runtime
+	cli  *client.Client
+	id   string
+	addr string
 }
 
 // Start implements bench.Runtime: create and start the container, then
@@ -250,31 +238,13 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if cli == nil {
 		return nil, errors.New("docker runtime not prepared")
 	}
-	in := &Instance{r: r, cli: cli, spec: spec, launch: time.Now(),
-		rec: state.New(r.env.StateDir, spec.RunID, spec.Name, string(scenarios.Docker))}
-	defer func() {
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if serr := in.Stop(sctx); serr != nil {
-				err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", serr))
-			}
-			err = fmt.Errorf("start docker container %s: %w", spec.Name, err)
-		}
-	}()
-	dir := spec.ScratchDir
-	if dir == "" {
-		dir = os.TempDir()
+	in := &Instance{r: r, cli: cli,
+		base: engine.NewInstance(string(scenarios.Docker), r.env.StateDir, spec, "host_shim_pss", "containerd shim")}
+	defer func() { err = in.base.StartFailed(err, in.Stop) }()
+	if err := in.base.MakeScratch(); err != nil {
+		return nil, err
 	}
-	in.scratch = filepath.Join(dir, "docker-"+engine.SafeName(spec.RunID)+"-"+engine.SafeName(spec.Name))
-	in.rec.Paths = append(in.rec.Paths, in.scratch)
-	if err := in.rec.Save(); err != nil {
-		return nil, fmt.Errorf("save state record: %w", err)
-	}
-	if err := os.MkdirAll(in.scratch, 0o755); err != nil {
-		return nil, fmt.Errorf("create scratch dir: %w", err)
-	}
-	cfg, hc, port, err := r.containerConfig(spec, tag, in.scratch)
+	cfg, hc, port, err := r.containerConfig(spec, tag, in.base.Scratch)
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +253,11 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	in.id = created.ID
-	in.phase("engine_create")
+	in.base.Phase("engine_create", time.Now())
 	if err := cli.ContainerStart(ctx, in.id, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}
-	in.phase("engine_start")
+	in.base.Phase("engine_start", time.Now())
 	ci, err := cli.ContainerInspect(ctx, in.id)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
@@ -295,17 +265,17 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if ci.State == nil || ci.State.Pid == 0 {
 		return nil, fmt.Errorf("container is not running (%s)", containerStatus(ci))
 	}
-	if in.init, err = state.ProcOf(ci.State.Pid); err != nil {
+	if in.base.Init, err = state.ProcOf(ci.State.Pid); err != nil {
 		return nil, fmt.Errorf("container init: %w", err)
 	}
-	in.rec.Procs = append(in.rec.Procs, in.init)
-	if err := in.rec.Save(); err != nil {
+	in.base.Rec.Procs = append(in.base.Rec.Procs, in.base.Init)
+	if err := in.base.Rec.Save(); err != nil {
 		return nil, fmt.Errorf("save state record: %w", err)
 	}
-	if in.shim, err = engine.Parent(in.init.Pid); err != nil {
+	if in.base.Parent, err = engine.Parent(in.base.Init.Pid); err != nil {
 		return nil, fmt.Errorf("containerd shim: %w", err)
 	}
-	if in.cg, err = engine.CgroupOf(in.init.Pid); err != nil {
+	if in.base.Cgroup, err = engine.CgroupOf(in.base.Init.Pid); err != nil {
 		return nil, err
 	}
 	if r.hostNet() {
@@ -391,77 +361,38 @@ func containerStatus(ci container.InspectResponse) string {
 // Addr implements bench.Instance.
 func (in *Instance) Addr() string { return in.addr }
 
-// Phases implements bench.Phaser: engine_create (the API's create
-// returned) and engine_start (its start returned), since launch.
-func (in *Instance) Phases() []bench.Phase {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return append([]bench.Phase(nil), in.phases...)
-}
+// Phases implements bench.Phaser.
+func (in *Instance) Phases() []bench.Phase { return in.base.Phases() }
 
-// HostMemory implements bench.Instance: the container's cgroup figures and
-// host_shim_pss, what the engine keeps per instance beside it (the
-// containerd shim, the container init's parent).
-func (in *Instance) HostMemory() (map[string]float64, error) {
-	if in.cg == nil {
-		return nil, errors.New("no cgroup")
-	}
-	m, err := in.cg.Memory()
-	if err != nil {
-		return nil, err
-	}
-	pss, err := engine.PSS(in.shim)
-	if err != nil {
-		return nil, fmt.Errorf("containerd shim memory: %w", err)
-	}
-	m["host_shim_pss"] = pss
-	return m, nil
-}
+// HostMemory implements bench.Instance.
+func (in *Instance) HostMemory() (map[string]float64, error) { return in.base.HostMemory() }
 
 // HostCPUSeconds implements bench.CPUTimer: the container's cgroup CPU time.
-func (in *Instance) HostCPUSeconds() (float64, error) {
-	if in.cg == nil {
-		return 0, errors.New("no cgroup")
-	}
-	return in.cg.CPUSeconds()
-}
+func (in *Instance) HostCPUSeconds() (float64, error) { return in.base.HostCPUSeconds() }
 
 // Exited implements bench.Exiter.
-func (in *Instance) Exited() (bool, string) {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
-		return true, "stopped"
-	}
-	if in.init.Pid == 0 || in.init.Alive() {
-		return false, ""
-	}
+func (in *Instance) Exited() (bool, string) { return in.base.Exited(in.exitReason) }
+
+// exitReason asks the daemon how the container ended.
+func (in *Instance) exitReason() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ci, err := in.cli.ContainerInspect(ctx, in.id)
 	if err != nil || ci.State == nil {
-		return true, "exited"
+		return "exited"
 	}
-	return true, engine.ExitReason(ci.State.OOMKilled, in.r.cfg.MemoryMiB, containerStatus(ci))
+	return engine.ExitReason(ci.State.OOMKilled, in.r.cfg.MemoryMiB, containerStatus(ci))
 }
 
 // Stop implements bench.Instance: stop (SIGTERM, then SIGKILL after the
 // stop time-out), remove with its anonymous volumes, remove the scratch
 // dir. Idempotent.
 func (in *Instance) Stop(ctx context.Context) error {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
-		return nil
-	}
-	var errs []error
-	if in.id != "" {
-		grace := int(in.spec.StopTimeout / time.Second)
-		if grace <= 0 {
-			grace = int(scenarios.DefaultStopTimeout / time.Second)
+	return in.base.Stop(func(grace int) []error {
+		if in.id == "" {
+			return nil
 		}
+		var errs []error
 		if err := in.cli.ContainerStop(ctx, in.id, container.StopOptions{Timeout: &grace}); err != nil && !client.IsErrNotFound(err) {
 			errs = append(errs, fmt.Errorf("stop container: %w", err))
 		}
@@ -471,20 +402,6 @@ func (in *Instance) Stop(ctx context.Context) error {
 		if err != nil && !client.IsErrNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container: %w", err))
 		}
-	}
-	if in.scratch != "" {
-		if err := os.RemoveAll(in.scratch); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch dir: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("stop docker container %s: %w", in.spec.Name, err)
-	}
-	if err := in.rec.Delete(); err != nil {
-		return fmt.Errorf("delete state record: %w", err)
-	}
-	in.mu.Lock()
-	in.stopped = true
-	in.mu.Unlock()
-	return nil
+		return errs
+	})
 }

@@ -231,24 +231,18 @@ func (r *Runtime) Describe() map[string]string {
 	return out
 }
 
-// Instance is one agent in a Podman container.
+// Instance is one agent in a Podman container. Its phases are
+// engine_started (the container's start time as Podman recorded it) and
+// engine_run (`podman run -d` returned); beside the container's cgroup
+// figures its host memory counts host_conmon_pss, what Podman keeps per
+// instance (conmon, the container init's parent).
 type Instance struct {
-	r      *Runtime
-	bin    string
-	spec   bench.InstanceSpec
-	rec    *state.Record
-	launch time.Time
-
-	mu       sync.Mutex
+	base     *engine.Instance
+	r        *Runtime
+	bin      string
 	id       string
 	addr     string
-	init     state.Proc
-	conmon   state.Proc
-	cg       *engine.Cgroup
 	cgParent string
-	scratch  string
-	phases   []bench.Phase
-	stopped  bool
 }
 
 // inspect is the part of `podman inspect --format json` vcbench reads.
@@ -291,23 +285,9 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if bin == "" {
 		return nil, errors.New("podman runtime not prepared")
 	}
-	in := &Instance{r: r, bin: bin, spec: spec, launch: time.Now(),
-		rec: state.New(r.env.StateDir, spec.RunID, spec.Name, string(scenarios.Podman))}
-	defer func() {
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if serr := in.Stop(sctx); serr != nil {
-				err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", serr))
-			}
-			err = fmt.Errorf("start podman container %s: %w", spec.Name, err)
-		}
-	}()
-	dir := spec.ScratchDir
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	in.scratch = filepath.Join(dir, "podman-"+engine.SafeName(spec.RunID)+"-"+engine.SafeName(spec.Name))
+	in := &Instance{r: r, bin: bin,
+		base: engine.NewInstance(string(scenarios.Podman), r.env.StateDir, spec, "host_conmon_pss", "conmon")}
+	defer func() { err = in.base.StartFailed(err, in.Stop) }()
 	if in.cgParent, err = engine.ParentPath(spec.RunID, spec.Name); err != nil {
 		return nil, err
 	}
@@ -315,20 +295,16 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 	if err != nil {
 		return nil, err
 	}
-	in.rec.Cgroups = cgDirs
-	in.rec.Paths = append(in.rec.Paths, in.scratch)
-	if err := in.rec.Save(); err != nil {
-		return nil, fmt.Errorf("save state record: %w", err)
+	in.base.Rec.Cgroups = cgDirs
+	if err := in.base.MakeScratch(); err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(in.scratch, 0o755); err != nil {
-		return nil, fmt.Errorf("create scratch dir: %w", err)
-	}
-	args, port, err := r.runArgs(spec, tag, in.scratch, in.cgParent)
+	args, port, err := r.runArgs(spec, tag, in.base.Scratch, in.cgParent)
 	if err != nil {
 		return nil, err
 	}
 	out, err := podman(ctx, bin, nil, args...)
-	in.phase("engine_run", time.Now())
+	in.base.Phase("engine_run", time.Now())
 	if id := strings.TrimSpace(string(out)); id != "" {
 		lines := strings.Split(id, "\n")
 		in.id = lines[len(lines)-1]
@@ -345,22 +321,22 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (_ bench.I
 		return nil, err
 	}
 	if !ci.State.StartedAt.IsZero() {
-		in.phase("engine_started", ci.State.StartedAt)
+		in.base.Phase("engine_started", ci.State.StartedAt)
 	}
 	if ci.State.Pid == 0 {
 		return nil, fmt.Errorf("container is not running (status %s, exit code %d %s)", ci.State.Status, ci.State.ExitCode, ci.State.Error)
 	}
-	if in.init, err = state.ProcOf(ci.State.Pid); err != nil {
+	if in.base.Init, err = state.ProcOf(ci.State.Pid); err != nil {
 		return nil, fmt.Errorf("container init: %w", err)
 	}
-	if in.conmon, err = engine.Parent(in.init.Pid); err != nil {
+	if in.base.Parent, err = engine.Parent(in.base.Init.Pid); err != nil {
 		return nil, fmt.Errorf("conmon: %w", err)
 	}
-	in.rec.Procs = append(in.rec.Procs, in.init, in.conmon)
-	if err := in.rec.Save(); err != nil {
+	in.base.Rec.Procs = append(in.base.Rec.Procs, in.base.Init, in.base.Parent)
+	if err := in.base.Rec.Save(); err != nil {
 		return nil, fmt.Errorf("save state record: %w", err)
 	}
-	if in.cg, err = engine.CgroupOf(in.init.Pid); err != nil {
+	if in.base.Cgroup, err = engine.CgroupOf(in.base.Init.Pid); err != nil {
 		return nil, err
 	}
 	if r.hostNet() {
@@ -425,125 +401,62 @@ func (r *Runtime) runArgs(spec bench.InstanceSpec, tag, scratch, cgParent string
 	return args, 0, nil
 }
 
-func (in *Instance) phase(name string, at time.Time) {
-	in.mu.Lock()
-	in.phases = append(in.phases, bench.Phase{Name: name, Since: at.Sub(in.launch)})
-	in.mu.Unlock()
-}
-
 // Addr implements bench.Instance.
 func (in *Instance) Addr() string { return in.addr }
 
-// Phases implements bench.Phaser: engine_started (the container's start
-// time as Podman recorded it) and engine_run (`podman run -d` returned),
-// since launch.
-func (in *Instance) Phases() []bench.Phase {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := append([]bench.Phase(nil), in.phases...)
-	if len(out) == 2 && out[1].Since < out[0].Since {
-		out[0], out[1] = out[1], out[0]
-	}
-	return out
-}
+// Phases implements bench.Phaser.
+func (in *Instance) Phases() []bench.Phase { return in.base.Phases() }
 
-// HostMemory implements bench.Instance: the container's cgroup figures and
-// host_conmon_pss, what Podman keeps per instance beside it (conmon, the
-// container init's parent).
-func (in *Instance) HostMemory() (map[string]float64, error) {
-	if in.cg == nil {
-		return nil, errors.New("no cgroup")
-	}
-	m, err := in.cg.Memory()
-	if err != nil {
-		return nil, err
-	}
-	pss, err := engine.PSS(in.conmon)
-	if err != nil {
-		return nil, fmt.Errorf("conmon memory: %w", err)
-	}
-	m["host_conmon_pss"] = pss
-	return m, nil
-}
+// HostMemory implements bench.Instance.
+func (in *Instance) HostMemory() (map[string]float64, error) { return in.base.HostMemory() }
 
 // HostCPUSeconds implements bench.CPUTimer: the container's cgroup CPU time.
-func (in *Instance) HostCPUSeconds() (float64, error) {
-	if in.cg == nil {
-		return 0, errors.New("no cgroup")
-	}
-	return in.cg.CPUSeconds()
-}
+func (in *Instance) HostCPUSeconds() (float64, error) { return in.base.HostCPUSeconds() }
 
 // Exited implements bench.Exiter.
-func (in *Instance) Exited() (bool, string) {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
-		return true, "stopped"
-	}
-	if in.init.Pid == 0 || in.init.Alive() {
-		return false, ""
-	}
-	if in.cg != nil && in.cg.OOMKills() > 0 {
-		return true, engine.ExitReason(true, in.r.cfg.MemoryMiB, "")
+func (in *Instance) Exited() (bool, string) { return in.base.Exited(in.exitReason) }
+
+// exitReason words how the container ended: from its cgroup's OOM kills,
+// else as podman inspect tells.
+func (in *Instance) exitReason() string {
+	if in.base.Cgroup != nil && in.base.Cgroup.OOMKills() > 0 {
+		return engine.ExitReason(true, in.r.cfg.MemoryMiB, "")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ci, err := in.inspect(ctx)
 	if err != nil {
-		return true, "exited"
+		return "exited"
 	}
-	return true, engine.ExitReason(ci.State.OOMKilled, in.r.cfg.MemoryMiB, fmt.Sprintf("status %s, exit code %d", ci.State.Status, ci.State.ExitCode))
+	return engine.ExitReason(ci.State.OOMKilled, in.r.cfg.MemoryMiB, fmt.Sprintf("status %s, exit code %d", ci.State.Status, ci.State.ExitCode))
 }
 
 // Stop implements bench.Instance: `podman rm -f` (SIGTERM, SIGKILL after
 // the stop time-out), then the cgroup parent and the scratch dir go.
 // Idempotent.
 func (in *Instance) Stop(ctx context.Context) error {
-	in.mu.Lock()
-	stopped := in.stopped
-	in.mu.Unlock()
-	if stopped {
-		return nil
-	}
-	var errs []error
-	if in.id != "" {
-		grace := int(in.spec.StopTimeout / time.Second)
-		if grace <= 0 {
-			grace = int(scenarios.DefaultStopTimeout / time.Second)
+	return in.base.Stop(func(grace int) []error {
+		var errs []error
+		if in.id != "" {
+			if err := rmContainers(ctx, in.bin, grace, in.id); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		if err := rmContainers(ctx, in.bin, grace, in.id); err != nil {
-			errs = append(errs, err)
+		rec := in.base.Rec
+		for _, p := range rec.Procs {
+			if err := state.Kill(p, time.Second); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	}
-	for _, p := range in.rec.Procs {
-		if err := state.Kill(p, time.Second); err != nil {
-			errs = append(errs, err)
+		for i := len(rec.Cgroups) - 1; i >= 0; i-- {
+			if err := state.RemoveCgroupDir(rec.Cgroups[i]); err != nil {
+				errs = append(errs, err)
+			} else {
+				os.Remove(filepath.Dir(rec.Cgroups[i])) // the run's group, once empty
+			}
 		}
-	}
-	for i := len(in.rec.Cgroups) - 1; i >= 0; i-- {
-		if err := state.RemoveCgroupDir(in.rec.Cgroups[i]); err != nil {
-			errs = append(errs, err)
-		} else {
-			os.Remove(filepath.Dir(in.rec.Cgroups[i])) // the run's group, once empty
-		}
-	}
-	if in.scratch != "" {
-		if err := os.RemoveAll(in.scratch); err != nil {
-			errs = append(errs, fmt.Errorf("remove scratch dir: %w", err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("stop podman container %s: %w", in.spec.Name, err)
-	}
-	if err := in.rec.Delete(); err != nil {
-		return fmt.Errorf("delete state record: %w", err)
-	}
-	in.mu.Lock()
-	in.stopped = true
-	in.mu.Unlock()
-	return nil
+		return errs
+	})
 }
 
 // rmContainers force-removes containers (SIGTERM, SIGKILL after grace

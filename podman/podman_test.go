@@ -1,13 +1,11 @@
 package podman
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +30,7 @@ const helperEnv = "VCBENCH_PODMAN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
-		helper(spec)
+		enginetest.Helper(New, scenarios.RuntimeConfig{Kind: scenarios.Podman, VCPUs: 1, MemoryMiB: 64}, "podman-1", spec)
 		return
 	}
 	env, dir, skip := enginetest.Setup()
@@ -47,26 +45,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 	}
 	os.Exit(code)
-}
-
-// helper prepares a podman runtime, starts one instance, prints its
-// address and sleeps until killed. spec is "imageDir:stateDir:runID".
-func helper(spec string) {
-	parts := strings.SplitN(spec, ":", 3)
-	env := bench.Env{ImageDir: parts[0], StateDir: parts[1]}
-	rt, _ := New(scenarios.RuntimeConfig{Kind: scenarios.Podman, VCPUs: 1, MemoryMiB: 64}, env)
-	ctx := context.Background()
-	if err := rt.(bench.Preparer).Prepare(ctx); err != nil {
-		fmt.Println("ERROR", err)
-		os.Exit(1)
-	}
-	in, err := rt.Start(ctx, bench.InstanceSpec{RunID: parts[2], Name: "podman-1", ScratchDir: os.TempDir(), StopTimeout: time.Second})
-	if err != nil {
-		fmt.Println("ERROR", err)
-		os.Exit(1)
-	}
-	fmt.Println("ADDR", in.Addr())
-	select {}
 }
 
 func need(t *testing.T) {
@@ -116,47 +94,12 @@ func TestStartIsolationWorkloadTeardown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer inst.Stop(ctx)
-	if err := enginetest.WaitReady(inst.Addr(), 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	info := testenv.Info(t, inst.Addr())
-	if info.VisiblePIDs > 3 {
-		t.Errorf("agent sees %d pids: no own PID namespace?", info.VisiblePIDs)
-	}
-	if info.Hostname != "boxed" {
-		t.Errorf("hostname %q, want boxed", info.Hostname)
-	}
-	var names []string
-	for _, i := range info.Interfaces {
-		names = append(names, i.Name)
-	}
-	if strings.Join(names, ",") != "lo,eth0" {
-		t.Errorf("interfaces %v, want lo and the default network's eth0", names)
-	}
-	if !info.RootReadOnly {
-		t.Error("root is writable")
-	}
+	enginetest.Isolated(t, inst, "the default network's eth0")
 	phases := inst.(bench.Phaser).Phases()
 	if len(phases) != 2 || phases[1].Name != "engine_run" {
 		t.Errorf("phases %v", phases)
 	}
-	cpu0, _ := inst.(bench.CPUTimer).HostCPUSeconds()
-	res, err := enginetest.RunCPU(ctx, inst.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpu1, err := inst.(bench.CPUTimer).HostCPUSeconds()
-	if err != nil || cpu1 <= cpu0 {
-		t.Errorf("cgroup CPU time %v → %v (%v)", cpu0, cpu1, err)
-	}
-	t.Logf("cpu: %+v; host CPU %.3f s", res.Metrics[0], cpu1-cpu0)
-	m, err := inst.HostMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m["cgroup_usage"] <= 0 || m["host_conmon_pss"] <= 0 {
-		t.Errorf("host memory %v", m)
-	}
+	enginetest.Accounted(t, ctx, inst, "host_conmon_pss")
 	if n := len(labelled(t, run)); n != 1 {
 		t.Errorf("%d containers labelled %s, want 1", n, run)
 	}
@@ -170,12 +113,12 @@ func TestStartIsolationWorkloadTeardown(t *testing.T) {
 	if ids := labelled(t, run); len(ids) != 0 {
 		t.Errorf("containers left after stop: %v", ids)
 	}
-	for _, d := range in.rec.Cgroups {
+	for _, d := range in.base.Rec.Cgroups {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("cgroup %s left", d)
 		}
 	}
-	if in.conmon.Alive() {
+	if in.base.Parent.Alive() {
 		t.Error("conmon still running")
 	}
 	recs, _ := state.Load(testEnv.StateDir)
@@ -214,34 +157,8 @@ func TestKillCleanup(t *testing.T) {
 		t.Skip("builds vcbench")
 	}
 	vcbench, _ := testenv.Binaries(t)
-	self, _ := os.Executable()
 	run := fmt.Sprintf("kill-%d", os.Getpid())
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+testEnv.ImageDir+":"+testEnv.StateDir+":"+run)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	addr := ""
-	for sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			addr = a
-			break
-		}
-		t.Log(sc.Text())
-	}
-	if addr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("helper did not start a container")
-	}
-	if err := enginetest.WaitReady(addr, 30*time.Second); err != nil {
-		t.Error(err)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	enginetest.KillHelper(t, helperEnv, testEnv, run)
 	recs, _ := state.Load(testEnv.StateDir)
 	if len(recs) != 1 {
 		t.Fatalf("the killed run left %d state records, want 1", len(recs))

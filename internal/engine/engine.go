@@ -22,6 +22,7 @@ import (
 	promfs "github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
+	"vcbench/internal/hostcg"
 	"vcbench/metrics"
 	"vcbench/state"
 )
@@ -251,74 +252,17 @@ func CgroupOf(pid int) (*Cgroup, error) {
 	return cg, nil
 }
 
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, nil
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
-func readKey(path, key string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, " ")
-		if ok && k == key {
-			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", path, key)
-}
-
 // Memory returns cgroup_usage and, where the kernel has it, cgroup_peak,
-// read from the same files as for vcbench's own containers.
-func (cg *Cgroup) Memory() (map[string]float64, error) {
-	cur, peak := "memory.usage_in_bytes", "memory.max_usage_in_bytes"
-	if cg.v2 {
-		cur, peak = "memory.current", "memory.peak"
-	}
-	u, err := readUint(filepath.Join(cg.memDir, cur))
-	if err != nil {
-		return nil, fmt.Errorf("read cgroup memory: %w", err)
-	}
-	out := map[string]float64{"cgroup_usage": float64(u)}
-	if p, err := readUint(filepath.Join(cg.memDir, peak)); err == nil {
-		out["cgroup_peak"] = float64(p)
-	}
-	return out, nil
-}
+// read as for vcbench's own containers (hostcg.Memory).
+func (cg *Cgroup) Memory() (map[string]float64, error) { return hostcg.Memory(cg.memDir, cg.v2) }
 
-// CPUSeconds is the group's CPU time: cpuacct.usage (ns) on v1, cpu.stat's
-// usage_usec on v2.
-func (cg *Cgroup) CPUSeconds() (float64, error) {
-	if cg.v2 {
-		us, err := readKey(filepath.Join(cg.cpuDir, "cpu.stat"), "usage_usec")
-		if err != nil {
-			return 0, fmt.Errorf("read cgroup cpu time: %w", err)
-		}
-		return float64(us) / 1e6, nil
-	}
-	ns, err := readUint(filepath.Join(cg.cpuDir, "cpuacct.usage"))
-	if err != nil {
-		return 0, fmt.Errorf("read cgroup cpu time: %w", err)
-	}
-	return float64(ns) / 1e9, nil
-}
+// CPUSeconds is the group's CPU time (hostcg.CPUSeconds).
+func (cg *Cgroup) CPUSeconds() (float64, error) { return hostcg.CPUSeconds(cg.cpuDir, cg.v2) }
 
-// OOMKills counts the group's processes killed by the OOM killer.
+// OOMKills counts the group's processes killed by the OOM killer, 0 where
+// that cannot be read.
 func (cg *Cgroup) OOMKills() uint64 {
-	f, key := "memory.oom_control", "oom_kill"
-	if cg.v2 {
-		f = "memory.events"
-	}
-	n, _ := readKey(filepath.Join(cg.memDir, f), key)
+	n, _ := hostcg.OOMKills(cg.memDir, cg.v2)
 	return n
 }
 

@@ -1,9 +1,11 @@
 // Package enginetest is what the docker and podman integration tests
 // share: a built agent and rootfs in a temp dir, waiting for an instance's
-// agent, running the cpu workload through /run, and a killed-run helper.
+// agent, running the cpu workload through /run, the isolation and accounting
+// checks both engines' instances pass, and a killed-run helper.
 package enginetest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,11 +15,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"vcbench/bench"
 	"vcbench/image"
+	"vcbench/internal/testenv"
+	"vcbench/scenarios"
 	"vcbench/workload"
 )
 
@@ -96,4 +102,111 @@ func RunCPU(ctx context.Context, addr string) (*workload.Result, error) {
 		return nil, fmt.Errorf("/run answered no figures: %s", b)
 	}
 	return &res, nil
+}
+
+// Isolated waits for inst's agent and checks what both engines promise
+// about its container: its own PID namespace, the hostname "boxed", the
+// interfaces lo and eth0 (eth0 saying whose it is), a read-only root.
+func Isolated(t *testing.T, inst bench.Instance, eth0 string) {
+	t.Helper()
+	if err := WaitReady(inst.Addr(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	info := testenv.Info(t, inst.Addr())
+	if info.VisiblePIDs > 3 {
+		t.Errorf("agent sees %d pids: no own PID namespace?", info.VisiblePIDs)
+	}
+	if info.Hostname != "boxed" {
+		t.Errorf("hostname %q, want boxed", info.Hostname)
+	}
+	var names []string
+	for _, i := range info.Interfaces {
+		names = append(names, i.Name)
+	}
+	if strings.Join(names, ",") != "lo,eth0" {
+		t.Errorf("interfaces %v, want lo and %s", names, eth0)
+	}
+	if !info.RootReadOnly {
+		t.Error("root is writable")
+	}
+}
+
+// Accounted runs the cpu workload in inst and checks that its cgroup CPU
+// time grew and that its host memory has the cgroup's usage and the PSS of
+// the engine's process beside it under parentKey.
+func Accounted(t *testing.T, ctx context.Context, inst bench.Instance, parentKey string) {
+	t.Helper()
+	cpu0, _ := inst.(bench.CPUTimer).HostCPUSeconds()
+	res, err := RunCPU(ctx, inst.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu1, err := inst.(bench.CPUTimer).HostCPUSeconds()
+	if err != nil || cpu1 <= cpu0 {
+		t.Errorf("cgroup CPU time %v → %v (%v)", cpu0, cpu1, err)
+	}
+	t.Logf("cpu: %+v; host CPU %.3f s", res.Metrics[0], cpu1-cpu0)
+	m, err := inst.HostMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["cgroup_usage"] <= 0 || m[parentKey] <= 0 {
+		t.Errorf("host memory %v", m)
+	}
+}
+
+// Helper is the body of a test binary run as a killed vcbench: it
+// prepares the runtime that factory makes of cfg, starts one instance
+// called name, prints its address and sleeps until killed. spec is
+// "imageDir:stateDir:runID".
+func Helper(factory bench.Factory, cfg scenarios.RuntimeConfig, name, spec string) {
+	parts := strings.SplitN(spec, ":", 3)
+	env := bench.Env{ImageDir: parts[0], StateDir: parts[1]}
+	rt, _ := factory(cfg, env)
+	ctx := context.Background()
+	if err := rt.(bench.Preparer).Prepare(ctx); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	in, err := rt.Start(ctx, bench.InstanceSpec{RunID: parts[2], Name: name, ScratchDir: os.TempDir(), StopTimeout: time.Second})
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("ADDR", in.Addr())
+	select {}
+}
+
+// KillHelper runs this test binary as a Helper (helperEnv set to env's
+// dirs and run), waits for its agent, SIGKILLs it and returns its pid.
+func KillHelper(t *testing.T, helperEnv string, env bench.Env, run string) int {
+	t.Helper()
+	self, _ := os.Executable()
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+env.ImageDir+":"+env.StateDir+":"+run)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	addr := ""
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			addr = a
+			break
+		}
+		t.Log(sc.Text())
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("helper did not start a container")
+	}
+	if err := WaitReady(addr, 30*time.Second); err != nil {
+		t.Error(err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	return cmd.Process.Pid
 }
