@@ -661,6 +661,10 @@ func (r *Runner) startReady(ctx context.Context, rt Runtime, rc scenarios.Runtim
 func (r *Runner) stop(inst Instance) error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.Scenario.Timeouts.StopTimeout()+10*time.Second)
 	defer cancel()
+	// The next instance may get the same address (a reused /30, port
+	// 8080): a kept-alive connection to this one would reach it as a
+	// stray and be reset.
+	defer r.client.CloseIdleConnections()
 	return inst.Stop(ctx)
 }
 
@@ -718,6 +722,55 @@ func (r *Runner) waitReady(ctx context.Context, inst Instance) error {
 func (r *Runner) runWorkload(ctx context.Context, inst Instance, rc scenarios.RuntimeConfig, p workload.Params, timeout time.Duration) (*workload.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// An instance that dies mid-workload ends the request at once: over a
+	// tap or veth nothing answers for a dead guest's address (no reset, as
+	// user-mode networking's closed forward gives), so the request would
+	// otherwise wait out the whole workload time-out.
+	if e, ok := inst.(Exiter); ok {
+		wctx, stop := watchExit(ctx, e)
+		defer stop()
+		res, err := r.runWorkloadIn(wctx, inst, rc, p)
+		if err != nil && errors.Is(context.Cause(wctx), errInstanceExited) {
+			return nil, context.Cause(wctx)
+		}
+		return res, err
+	}
+	return r.runWorkloadIn(ctx, inst, rc, p)
+}
+
+// errInstanceExited is the cause that watchExit cancels with.
+var errInstanceExited = errors.New("the instance exited during the workload")
+
+// exitPoll is how often watchExit asks the backend whether the instance
+// is still alive: a tenth of a second late is nothing beside a workload.
+const exitPoll = 100 * time.Millisecond
+
+// watchExit returns a context that is cancelled, with errInstanceExited as
+// its cause, as soon as e says its instance exited.
+func watchExit(ctx context.Context, e Exiter) (context.Context, func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(exitPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if dead, why := e.Exited(); dead {
+					cancel(fmt.Errorf("%w (%s)", errInstanceExited, why))
+					return
+				}
+			}
+		}
+	}()
+	return wctx, func() { close(done); cancel(nil) }
+}
+
+func (r *Runner) runWorkloadIn(ctx context.Context, inst Instance, rc scenarios.RuntimeConfig, p workload.Params) (*workload.Result, error) {
 	if p.Kind.RunsOnHost() {
 		return r.runHostClient(ctx, inst, rc, p)
 	}

@@ -108,7 +108,7 @@ func BuildTools(ctx context.Context, p Paths, agent string, o ToolsOptions) (bui
 	sort.Strings(pkgs)
 	base := sha256.Sum256([]byte(strings.Join([]string{toolsFormat, ToolsSuite, "minbase", o.Mirror, strings.Join(pkgs, ",")}, "\x00")))
 	baseDigest := hex.EncodeToString(base[:])
-	digest, err := Digest([]File{{Path: AgentPathInImage, Mode: 0o755, Source: agent}}, toolsFormat, "base="+baseDigest)
+	digest, err := Digest([]File{{Path: AgentPathInImage, Mode: 0o755, Source: agent}}, toolsFormat, "base="+baseDigest, "etc="+toolsEtcFormat)
 	if err != nil {
 		return false, fmt.Errorf("tools image: %w", err)
 	}
@@ -130,6 +130,9 @@ func BuildTools(ctx context.Context, p Paths, agent string, o ToolsOptions) (bui
 	root := p.ToolsRootfs()
 	if err := copyAtomic(agent, filepath.Join(root, AgentPathInImage), 0o755); err != nil {
 		return false, fmt.Errorf("tools image: agent: %w", err)
+	}
+	if err := writeToolsEtc(root); err != nil {
+		return false, fmt.Errorf("tools image: %w", err)
 	}
 	if err := WriteExt4(ctx, root, p.ToolsDisk()); err != nil {
 		return false, fmt.Errorf("tools image: %w", err)
@@ -451,4 +454,34 @@ func unmountUnder(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// toolsEtcFormat changes with what writeToolsEtc writes, so that cached
+// trees get it.
+const toolsEtcFormat = "etc-v1"
+
+// ToolsHostname is the tools tree's /etc/hostname, which a VM guest takes
+// as its own (Open MPI refuses the kernel's "(none)").
+const ToolsHostname = "vcbench"
+
+// writeToolsEtc replaces what debootstrap copied from the build host's /etc
+// that names the build host: its hostname and its DNS server. An instance
+// has no DNS (benchmarks resolve nothing but their own names): a lookup of
+// an unknown name must fail at once, not wait out a resolver that a tap
+// or veth cannot reach — Open MPI looks its host's name up at start, which
+// cost hpcc minutes in a VM on a tap.
+func writeToolsEtc(root string) error {
+	files := map[string]string{
+		"etc/hostname":    ToolsHostname + "\n",
+		"etc/hosts":       "127.0.0.1\tlocalhost\n127.0.1.1\t" + ToolsHostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"etc/resolv.conf": "# vcbench: no DNS inside instances; names come from /etc/hosts.\noptions timeout:1 attempts:1\n",
+	}
+	for rel, text := range files {
+		path := filepath.Join(root, rel)
+		os.Remove(path) // a symlink (resolv.conf) must not be followed
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func smallGuestDir(t testing.TB) string {
 // and Describe name the small kernel.
 func TestSmallKernelBoot(t *testing.T) {
 	dir := smallGuestDir(t)
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}} // microvm and q35 get the same address in turn
 	for _, machine := range []scenarios.Machine{MachineMicrovm, MachineQ35} {
 		t.Run(string(machine), func(t *testing.T) {
 			env, spec := testEnv(t, "small-"+string(machine))

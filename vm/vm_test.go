@@ -218,6 +218,7 @@ func TestBootFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "initramfs.cpio"), data, 0o644)
+	copyGuestManifest(t, dir)
 
 	env, spec := testEnv(t, "bogus")
 	env.ImageDir = dir
@@ -260,7 +261,22 @@ func bogusImageDir(t *testing.T, initramfs []byte) string {
 	if err := os.WriteFile(filepath.Join(dir, "initramfs.cpio"), initramfs, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	copyGuestManifest(t, dir)
 	return dir
+}
+
+// copyGuestManifest gives a made-up image dir the real guest's manifest,
+// which says which kernel flavour its guest is (image.Paths.GuestFor).
+func copyGuestManifest(t *testing.T, dir string) {
+	t.Helper()
+	const m = "guest.manifest.json"
+	b, err := os.ReadFile(filepath.Join(testImageDir, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, m), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func assertNothingLeft(t *testing.T, env bench.Env, spec bench.InstanceSpec) {
