@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"vcbench/internal/testenv"
 
 	"vcbench/agent/proto"
 	"vcbench/image"
@@ -37,11 +38,11 @@ func toolsTree(t *testing.T) string {
 		t.Skip("runs the tools image's programs (slow)")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: chroot and a mount namespace")
+		testenv.Require(t, "needs root: chroot and a mount namespace")
 	}
 	tree := image.Paths{Dir: image.DefaultDir()}.ToolsRootfs()
 	if _, err := os.Stat(filepath.Join(tree, proto.ToolsManifestPath)); err != nil {
-		t.Skipf("no tools image (run `vcbench images build --tools`): %v", err)
+		testenv.Require(t, "no tools image (run `vcbench images build --tools`): %v", err)
 	}
 	return tree
 }
@@ -157,7 +158,7 @@ func TestToolsRefused(t *testing.T) {
 // way of being found in a VM whatever order its disks probe in).
 func TestExt4Label(t *testing.T) {
 	if _, err := exec.LookPath("mke2fs"); err != nil {
-		t.Skip("mke2fs not installed (e2fsprogs)")
+		testenv.Require(t, "mke2fs not installed (e2fsprogs)")
 	}
 	img := filepath.Join(t.TempDir(), "x.ext4")
 	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", proto.ToolsLabel, img, "8M").CombinedOutput(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"vcbench/internal/testenv"
 
 	"vcbench/bench"
 	"vcbench/scenarios"
@@ -34,7 +35,7 @@ func newRunsc(t *testing.T, cfg scenarios.RuntimeConfig) *OCIRuntime {
 		t.Fatal(err)
 	}
 	if err := rt.Prepare(context.Background()); err != nil {
-		t.Skipf("runsc cannot run here: %v", err)
+		testenv.Require(t, "runsc cannot run here: %v", err)
 	}
 	return rt
 }

@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 func need(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testenv.Require(t, "%s", skipReason)
 	}
 }
 

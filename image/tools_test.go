@@ -80,7 +80,7 @@ func TestParseDpkgQuery(t *testing.T) {
 func TestWriteExt4(t *testing.T) {
 	for _, tool := range []string{"mke2fs", "e2fsck", "debugfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install e2fsprogs)", tool)
+			testenv.Require(t, "%s not installed (apt-get install e2fsprogs)", tool)
 		}
 	}
 	dir := t.TempDir()
