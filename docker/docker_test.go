@@ -32,24 +32,15 @@ var (
 const helperEnv = "VCBENCH_DOCKER_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(helperEnv); spec != "" {
-		enginetest.Helper(New, scenarios.RuntimeConfig{Kind: scenarios.Docker, VCPUs: 1, MemoryMiB: 64}, "docker-1", spec)
-		return
-	}
-	env, dir, skip := enginetest.Setup()
-	testEnv, skipReason = env, skip
-	if skip == "" {
-		if _, err := exec.LookPath("dockerd"); err != nil {
-			if _, err := os.Stat(SystemSocket); err != nil {
-				skipReason = "needs dockerd (apt-get install docker.io) or a daemon on " + SystemSocket
+	enginetest.Main(m, helperEnv, New, scenarios.RuntimeConfig{Kind: scenarios.Docker, VCPUs: 1, MemoryMiB: 64}, "docker-1",
+		func() string {
+			if _, err := exec.LookPath("dockerd"); err != nil {
+				if _, err := os.Stat(SystemSocket); err != nil {
+					return "needs dockerd (apt-get install docker.io) or a daemon on " + SystemSocket
+				}
 			}
-		}
-	}
-	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
+			return ""
+		}, &testEnv, &skipReason)
 }
 
 func need(t *testing.T) {
@@ -62,17 +53,7 @@ func need(t *testing.T) {
 func prepared(t *testing.T, cfg scenarios.RuntimeConfig) *Runtime {
 	t.Helper()
 	cfg.Kind = scenarios.Docker
-	rt, err := New(cfg, testEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rt.(*Runtime)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := r.Prepare(ctx); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	return r
+	return enginetest.Prepared(t, New, cfg, testEnv).(*Runtime)
 }
 
 // labelled lists the containers of run on r's daemon.

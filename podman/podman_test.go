@@ -29,22 +29,13 @@ var (
 const helperEnv = "VCBENCH_PODMAN_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(helperEnv); spec != "" {
-		enginetest.Helper(New, scenarios.RuntimeConfig{Kind: scenarios.Podman, VCPUs: 1, MemoryMiB: 64}, "podman-1", spec)
-		return
-	}
-	env, dir, skip := enginetest.Setup()
-	testEnv, skipReason = env, skip
-	if skip == "" {
-		if ok, why := Probe(context.Background()); !ok {
-			skipReason = why
-		}
-	}
-	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
+	enginetest.Main(m, helperEnv, New, scenarios.RuntimeConfig{Kind: scenarios.Podman, VCPUs: 1, MemoryMiB: 64}, "podman-1",
+		func() string {
+			if ok, why := Probe(context.Background()); !ok {
+				return why
+			}
+			return ""
+		}, &testEnv, &skipReason)
 }
 
 func need(t *testing.T) {
@@ -57,17 +48,7 @@ func need(t *testing.T) {
 func prepared(t *testing.T, cfg scenarios.RuntimeConfig) *Runtime {
 	t.Helper()
 	cfg.Kind = scenarios.Podman
-	rt, err := New(cfg, testEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rt.(*Runtime)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := r.Prepare(ctx); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	return r
+	return enginetest.Prepared(t, New, cfg, testEnv).(*Runtime)
 }
 
 // labelled lists the containers (running or not) of run.

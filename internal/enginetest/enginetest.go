@@ -210,3 +210,43 @@ func KillHelper(t *testing.T, helperEnv string, env bench.Env, run string) int {
 	cmd.Wait()
 	return cmd.Process.Pid
 }
+
+// Prepared makes the runtime of cfg with factory and runs its Prepare
+// (bounded at two minutes), failing the test on either error.
+func Prepared(t *testing.T, factory bench.Factory, cfg scenarios.RuntimeConfig, env bench.Env) bench.Runtime {
+	t.Helper()
+	rt, err := factory(cfg, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if p, ok := rt.(bench.Preparer); ok {
+		if err := p.Prepare(ctx); err != nil {
+			t.Fatalf("prepare: %v", err)
+		}
+	}
+	return rt
+}
+
+// Main is an engine package's TestMain: with helperEnv set it runs as the
+// killed-vcbench helper (Helper) of cfg; otherwise it sets up the test
+// environment, asks probe (called only when Setup found nothing missing)
+// why the engine cannot run here ("" when it can), runs the tests and
+// removes the environment. It sets *env and *skip for the tests.
+func Main(m *testing.M, helperEnv string, factory bench.Factory, cfg scenarios.RuntimeConfig, name string, probe func() string, env *bench.Env, skip *string) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		Helper(factory, cfg, name, spec)
+		return
+	}
+	e, dir, why := Setup()
+	if why == "" {
+		why = probe()
+	}
+	*env, *skip = e, why
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
