@@ -58,6 +58,9 @@ type NetSetup struct {
 	// Vhost (tap): the tap's packets go through the host kernel's vhost-net
 	// rather than QEMU's own thread.
 	Vhost bool
+	// GuestMAC (tap) is the guest NIC's MAC, which the host's neighbour
+	// table has from the start; "" lets QEMU pick.
+	GuestMAC string
 }
 
 // DiskSetup is the scratch disk of one instance.
@@ -174,6 +177,9 @@ func (l Launch) netArgs() []string {
 		return nil
 	}
 	dev := l.device("virtio-net") + ",netdev=net0"
+	if l.Net.Mode == NetworkTap && l.Net.GuestMAC != "" {
+		dev += ",mac=" + l.Net.GuestMAC
+	}
 	if l.Config.Machine == MachineQ35 {
 		dev += ",romfile=" // no iPXE option ROM: we boot the kernel directly
 	}

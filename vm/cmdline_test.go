@@ -47,7 +47,7 @@ func TestLaunchArgs(t *testing.T) {
 			l: Launch{
 				Name: "vcbench-vm-2", Config: Config{VCPUs: 2, MemoryMiB: 512, Machine: MachineQ35, TBSizeMiB: 32},
 				Accel: AccelKVM, Kernel: "/img/vmlinuz", Cmdline: "x",
-				Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3"},
+				Net:  NetSetup{Mode: NetworkTap, Tap: "vcbt3", GuestMAC: guestMAC(3).String()},
 				Disk: DiskSetup{Path: "/s/d.raw", Cache: "writeback", AIO: "threads"},
 			},
 			want: []string{
@@ -57,7 +57,7 @@ func TestLaunchArgs(t *testing.T) {
 				"-smp", "2", "-m", "512",
 				"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 				"-kernel", "/img/vmlinuz", "-append", "x",
-				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,romfile=",
+				"-netdev", "tap,id=net0,ifname=vcbt3,script=no,downscript=no,vhost=off", "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:d6:00:03,romfile=",
 				"-drive", "file=/s/d.raw,format=raw,if=none,id=disk0,cache=writeback,aio=threads,werror=report,rerror=report", "-device", "virtio-blk-pci,drive=disk0",
 				"-device", "virtio-rng-pci",
 			},

@@ -80,6 +80,13 @@ func lostTapRace(err error) bool {
 	return strings.Contains(msg, unix.EBUSY.Error()) || strings.Contains(msg, unix.EEXIST.Error())
 }
 
+// guestMAC is the MAC of the guest NIC on the index-th tap: QEMU's own
+// prefix (52:54:00, locally administered) and the index, unique among
+// vcbench's taps.
+func guestMAC(index int) net.HardwareAddr {
+	return net.HardwareAddr{0x52, 0x54, 0x00, 0xd6, byte(index >> 8), byte(index)}
+}
+
 // tapSubnet returns the host and guest addresses of the index-th /30.
 func tapSubnet(index int) (host, guest net.IP) {
 	base := uint32(tapBase[0])<<24 | uint32(tapBase[1])<<16 | uint32(index*4)
@@ -134,7 +141,19 @@ func createTap(own *state.Owner) (NetSetup, error) {
 		if err := netlink.LinkSetUp(link); err != nil {
 			return NetSetup{}, fmt.Errorf("bring up %s: %w", name, err)
 		}
-		return NetSetup{Mode: NetworkTap, Tap: name, GuestIP: guest.String() + "/30", Gateway: host.String()}, nil
+		// The guest's NIC gets a MAC of ours, and the host knows it from
+		// the start: no ARP before the first packet. Without the entry,
+		// a packet to a guest that is still booting (the FIN of the
+		// harness's kept-alive connection to the previous instance on
+		// this /30) leaves the neighbour unresolved, and the next
+		// instance's first SYN waits for the 1 s ARP retry: 0.4-0.8 s of
+		// "ready" measured under TCG, tcpdump on the tap.
+		mac := guestMAC(i)
+		neigh := &netlink.Neigh{LinkIndex: link.Attrs().Index, State: netlink.NUD_PERMANENT, IP: guest, HardwareAddr: mac}
+		if err := netlink.NeighSet(neigh); err != nil {
+			return NetSetup{}, fmt.Errorf("neighbour %s on %s: %w", guest, name, err)
+		}
+		return NetSetup{Mode: NetworkTap, Tap: name, GuestIP: guest.String() + "/30", Gateway: host.String(), GuestMAC: mac.String()}, nil
 	}
 	return NetSetup{}, fmt.Errorf("no free tap name %s0..%s%d", TapPrefix, TapPrefix, maxTaps-1)
 }
