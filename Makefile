@@ -102,6 +102,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMemoryStat$$' -fuzztime $(FUZZTIME) ./metrics/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFio$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSysbench$$' -fuzztime $(FUZZTIME) ./workload/tools/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSysbenchOLTP$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStressNG$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIperf3$$' -fuzztime $(FUZZTIME) ./workload/tools/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIperf3UDP$$' -fuzztime $(FUZZTIME) ./workload/tools/

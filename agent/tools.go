@@ -98,7 +98,8 @@ func (t *Tools) Command(ctx context.Context, dir string, argv ...string) *exec.C
 		// with the tool, nothing to undo, and the host never sees them.
 		attr.Unshareflags = syscall.CLONE_NEWNS
 	} else {
-		cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd = exec.CommandContext(ctx, lookTool(argv[0]), argv[1:]...)
+		cmd.Args[0] = argv[0]
 		cmd.Dir = dir
 	}
 	cmd.Env = []string{"PATH=" + toolsPATH, "LC_ALL=C", "HOME=/root", "TERM=dumb"}
@@ -106,6 +107,23 @@ func (t *Tools) Command(ctx context.Context, dir string, argv ...string) *exec.C
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// lookTool finds name on toolsPATH, as the chroot helper does inside the
+// tree: exec.Command would search the agent's own PATH, which in a
+// container need not hold sbin (mariadbd). Not found, name stays as it is
+// and the start fails with exec's error.
+func lookTool(name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	for _, dir := range filepath.SplitList(toolsPATH) {
+		path := filepath.Join(dir, name)
+		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return path
+		}
+	}
+	return name
 }
 
 // toolsBinds are the agent's directories bound into the tree for the tools.

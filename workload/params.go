@@ -5,6 +5,7 @@ package workload
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"vcbench/workload/tools"
 )
@@ -82,7 +83,7 @@ var applies = map[Kind][]string{
 	Disk:     {"size_mib", "ops"},
 	Network:  {"size_mib", "ops"},
 	Fio:      {"rw", "bs", "iodepth", "numjobs", "size", "direct", "runtime", "ioengine"},
-	Sysbench: {"test", "threads", "runtime", "bs", "size", "mode", "max_prime"},
+	Sysbench: {"test", "threads", "runtime", "bs", "size", "mode", "max_prime", "tables", "table_size"},
 	StressNG: {"stressors", "workers", "runtime"},
 	Iperf3:   {"protocol", "direction", "streams", "bitrate", "runtime"},
 	Sockperf: {"protocol", "msg_size", "runtime"},
@@ -150,7 +151,45 @@ func (p Params) Validate() (string, error) {
 			return c.key, fmt.Errorf("%d is above %d (allowed: 0..%d, 0 for the default)", c.v, c.max, c.max)
 		}
 	}
-	return p.Params.Validate()
+	if key, err := p.Params.Validate(); err != nil {
+		return key, err
+	}
+	if p.Kind == Sysbench {
+		return p.sysbenchKeys()
+	}
+	return "", nil
+}
+
+// sysbenchKeys refuses the parameters of one sysbench test given to
+// another: tables and table_size are the OLTP tests', bs, size, mode and
+// max_prime the others'.
+func (p Params) sysbenchKeys() (string, error) {
+	test := p.Test
+	if test == "" {
+		test = tools.DefaultSysbenchTest
+	}
+	oltp := tools.IsSysbenchOLTP(test)
+	for _, c := range []struct {
+		key      string
+		set      bool
+		wantOLTP bool
+	}{
+		{"tables", p.Tables != 0, true},
+		{"table_size", p.TableSize != 0, true},
+		{"bs", p.BS != 0, false},
+		{"size", p.Size != 0, false},
+		{"mode", p.Mode != "", false},
+		{"max_prime", p.MaxPrime != 0, false},
+	} {
+		if !c.set || c.wantOLTP == oltp {
+			continue
+		}
+		if c.wantOLTP {
+			return c.key, fmt.Errorf("applies only to sysbench's OLTP tests (test: %s), not to test %s", strings.Join(tools.SysbenchOLTPTests, " or "), test)
+		}
+		return c.key, fmt.Errorf("does not apply to sysbench's OLTP test %s (it takes tables, table_size, threads, runtime)", test)
+	}
+	return "", nil
 }
 
 // Metric is one figure a workload produced.

@@ -37,6 +37,9 @@ func runTool(ctx context.Context, p Params, env Env, r Resources) (*Result, erro
 			threads = r.CPUs
 		}
 		out, err = tools.RunSysbench(ctx, env.Tools, p.Params, threads)
+		if err == nil && (p.Test == "fileio" || tools.IsSysbenchOLTP(p.Test)) && statScratch(env.ScratchDir).InMemory {
+			out.Warnings = append(out.Warnings, "sysbench "+p.Test+"'s files (for OLTP, MariaDB's datadir) are on a memory file system (tmpfs/ramfs, as a VM's scratch directory): writes and fsyncs are memory speed, not a disk's")
+		}
 	case StressNG:
 		out, err = tools.RunStressNG(ctx, env.Tools, p.Params)
 	case HPL, Stream, RandomAccess:

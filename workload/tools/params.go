@@ -28,9 +28,13 @@ type Params struct {
 	IOEngine string   `yaml:"ioengine" json:"ioengine,omitempty"` // fio's ioengine
 
 	// sysbench.
-	Test     string `yaml:"test" json:"test,omitempty"`           // cpu, memory, fileio
+	Test     string `yaml:"test" json:"test,omitempty"`           // cpu, memory, fileio, oltp_read_only, oltp_read_write
 	Mode     string `yaml:"mode" json:"mode,omitempty"`           // fileio's --file-test-mode
 	MaxPrime int    `yaml:"max_prime" json:"max_prime,omitempty"` // cpu's --cpu-max-prime
+	// sysbench's OLTP tests against a MariaDB in the instance: --tables
+	// and --table-size (rows in each table).
+	Tables    int `yaml:"tables" json:"tables,omitempty"`
+	TableSize int `yaml:"table_size" json:"table_size,omitempty"`
 
 	// hpcc (hpl, stream, randomaccess): HPL's problem size N, from which
 	// hpcc sizes its other tests too; 0 sizes it from the instance's memory.
@@ -62,19 +66,21 @@ type Params struct {
 
 // Limits of the parameters (each at least 0, where 0 is the default).
 const (
-	MaxBS       = 64 << 20
-	MaxSize     = 1 << 40
-	MaxIODepth  = 4096
-	MaxNumJobs  = 256
-	MaxRuntime  = time.Hour
-	MaxMaxPrime = 1 << 24
-	MaxWorkers  = 256
-	MaxStreams  = 128
-	MaxClients  = 10000
-	MaxRequests = 1 << 30
-	MaxValue    = 64 << 20
-	MaxBitrate  = 400_000_000_000 // 400 Gbit/s
-	MaxMsgSize  = 65000           // sockperf's UDP limit
+	MaxBS        = 64 << 20
+	MaxSize      = 1 << 40
+	MaxIODepth   = 4096
+	MaxNumJobs   = 256
+	MaxRuntime   = time.Hour
+	MaxMaxPrime  = 1 << 24
+	MaxTables    = 1024
+	MaxTableSize = 1 << 30
+	MaxWorkers   = 256
+	MaxStreams   = 128
+	MaxClients   = 10000
+	MaxRequests  = 1 << 30
+	MaxValue     = 64 << 20
+	MaxBitrate   = 400_000_000_000 // 400 Gbit/s
+	MaxMsgSize   = 65000           // sockperf's UDP limit
 )
 
 // Size is a byte count; YAML and JSON take a number of bytes or a string
@@ -236,6 +242,8 @@ func (p Params) Validate() (string, error) {
 		rangeCheck{"numjobs", int64(p.NumJobs), MaxNumJobs},
 		rangeCheck{"size", int64(p.Size), MaxSize},
 		rangeCheck{"max_prime", int64(p.MaxPrime), MaxMaxPrime},
+		rangeCheck{"tables", int64(p.Tables), MaxTables},
+		rangeCheck{"table_size", int64(p.TableSize), MaxTableSize},
 		rangeCheck{"n", int64(p.N), MaxHPCCN},
 		rangeCheck{"workers", int64(p.Workers), MaxWorkers},
 		rangeCheck{"streams", int64(p.Streams), MaxStreams},

@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the parsers' golden files under testdata/")
@@ -71,6 +74,7 @@ func near(t *testing.T, what string, got, want float64) {
 var parsers = map[string]func(r *bytes.Reader) ([]Figure, error){
 	"fio":       func(r *bytes.Reader) ([]Figure, error) { return ParseFio(r) },
 	"sysbench":  func(r *bytes.Reader) ([]Figure, error) { return ParseSysbench(r) },
+	"oltp":      func(r *bytes.Reader) ([]Figure, error) { return ParseSysbenchOLTP(r) },
 	"stress-ng": func(r *bytes.Reader) ([]Figure, error) { return ParseStressNG(r) },
 	"iperf3":    func(r *bytes.Reader) ([]Figure, error) { return ParseIperf3(r) },
 	"redis":     func(r *bytes.Reader) ([]Figure, error) { return ParseRedisBenchmark(r) },
@@ -146,6 +150,37 @@ func TestParseSysbench(t *testing.T) {
 	near(t, "write_bw", figure(t, figs, "write_bw"), 49.87*(1<<20))
 }
 
+// TestParseSysbenchOLTP reads sysbench 1.0.20's OLTP reports against the
+// tools image's MariaDB 10.11 (1 table of 1000 rows, 2 threads, 3 s).
+func TestParseSysbenchOLTP(t *testing.T) {
+	figs := parseFixture(t, "oltp", "sysbench-1.0.20-oltp_read_only-2threads.txt")
+	near(t, "transactions_per_second", figure(t, figs, "transactions_per_second"), 2297.95)
+	near(t, "queries_per_second", figure(t, figs, "queries_per_second"), 36767.24)
+	near(t, "errors", figure(t, figs, "errors"), 0)
+	near(t, "reconnects", figure(t, figs, "reconnects"), 0)
+	near(t, "latency_avg", figure(t, figs, "latency_avg"), 0.87e-3)
+	near(t, "latency_p99", figure(t, figs, "latency_p99"), 4.33e-3)
+	near(t, "latency_max", figure(t, figs, "latency_max"), 19.25e-3)
+	// 6902 transactions in the histogram; the 3451st falls in the 0.536 ms bucket.
+	near(t, "latency_p50", figure(t, figs, "latency_p50"), 0.536e-3)
+	for _, f := range figs {
+		if f.Name == "events_per_second" {
+			t.Error("an OLTP report gave events_per_second besides transactions_per_second")
+		}
+	}
+	figs = parseFixture(t, "oltp", "sysbench-1.0.20-oltp_read_write-2threads.txt")
+	near(t, "transactions_per_second", figure(t, figs, "transactions_per_second"), 901.21)
+	near(t, "queries_per_second", figure(t, figs, "queries_per_second"), 18084.40)
+	near(t, "errors", figure(t, figs, "errors"), 11) // deadlocks sysbench retried
+	// The cpu, memory and fileio reports are not OLTP reports.
+	for _, file := range []string{"sysbench-1.0.20-cpu.txt", "sysbench-1.0.20-fileio-rndrw.txt"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", file))
+		if figs, err := ParseSysbenchOLTP(bytes.NewReader(b)); !errors.Is(err, ErrNoFigures) {
+			t.Errorf("%s parsed as OLTP: %v, %v", file, figs, err)
+		}
+	}
+}
+
 func TestParseStressNG(t *testing.T) {
 	figs := parseFixture(t, "stress-ng", "stress-ng-0.15.06-cpu-vm-switch.yaml")
 	near(t, "cpu", figure(t, figs, "cpu_bogo_ops_per_second"), 477.697285)
@@ -162,6 +197,9 @@ func TestParseFailures(t *testing.T) {
 		{"fio", "fio-3.33-badrw.err"},
 		{"sysbench", "sysbench-1.0.20-bogus.out"},
 		{"sysbench", "sysbench-1.0.20-bogus.err"},
+		{"oltp", "sysbench-1.0.20-oltp-nosocket.out"},
+		{"oltp", "sysbench-1.0.20-bogus.out"},
+		{"sysbench", "sysbench-1.0.20-oltp-nosocket.out"},
 		{"stress-ng", "stress-ng-0.15.06-bogus.err"},
 		{"iperf3", "iperf3-3.12-refused.json"},
 		{"redis", "fio-3.33-badrw.err"},
@@ -230,6 +268,67 @@ func TestErrorCarriesStderr(t *testing.T) {
 	}
 }
 
+// TestSysbenchOLTPCleanup drives RunSysbenchOLTP with stand-ins for
+// mariadbd, its client and sysbench: whether the run succeeds, fails, the
+// server dies before it is ready or the workload is cancelled, the server
+// is gone and its directory removed afterwards.
+func TestSysbenchOLTPCleanup(t *testing.T) {
+	fixture, err := filepath.Abs("testdata/sysbench-1.0.20-oltp_read_only-2threads.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "server.pid")
+	// The stand-in server says it is ready, then waits to be stopped.
+	server := "echo $$ > " + pidFile + "\necho '0 [Note] mariadbd: ready for connections.'\nexec sleep 600\n"
+	p := Params{Test: "oltp_read_only", Runtime: Duration{D: 1e9}}
+	for _, c := range []struct {
+		name, server, sysbench string
+		cancel                 time.Duration // cancel the workload after this long
+		want                   string        // in the error; "" for success
+	}{
+		{"success", server, "case \"$*\" in *prepare) exit 0;; esac\ncat " + fixture + "\n", 0, ""},
+		{"prepare fails", server, "echo 'FATAL: table exists' >&2; exit 1\n", 0, "table exists"},
+		{"not understood", server, "echo 'nothing'\n", 0, "output not understood"},
+		{"server dies", "echo 'InnoDB: cannot allocate memory' >&2; exit 1\n", "exit 0\n", 0, "cannot allocate memory"},
+		{"cancelled", server, "exec sleep 600\n", 300 * time.Millisecond, "context canceled"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			os.Remove(pidFile)
+			r := shRunner{dir: t.TempDir()}
+			fakeTool(t, "mariadbd", c.server)
+			fakeTool(t, "mariadb", "exit 0\n")
+			fakeTool(t, "sysbench", c.sysbench)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if c.cancel > 0 {
+				time.AfterFunc(c.cancel, cancel)
+			}
+			out, err := RunSysbenchOLTP(ctx, r, p, 2)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("RunSysbenchOLTP: %v", err)
+			case c.want == "":
+				near(t, "transactions_per_second", figure(t, out.Figures, "transactions_per_second"), 2297.95)
+				if !strings.Contains(out.Notes["mariadbd_log"], "ready for connections") {
+					t.Errorf("notes carry no server log: %v", out.Notes)
+				}
+			case err == nil || !strings.Contains(err.Error(), c.want):
+				t.Errorf("error %v, want one with %q", err, c.want)
+			}
+			if ents, _ := os.ReadDir(r.dir); len(ents) != 0 {
+				t.Errorf("left %v in the scratch directory", ents)
+			}
+			if b, err := os.ReadFile(pidFile); err == nil {
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				if pid > 0 && syscall.Kill(pid, 0) == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+					t.Errorf("the server (pid %d) still runs", pid)
+				}
+			}
+		})
+	}
+}
+
 func TestArgs(t *testing.T) {
 	yes := false
 	got := strings.Join(FioArgs(Params{RW: "randwrite", BS: 8192, IODepth: 32, NumJobs: 2, Size: 1 << 30, Direct: &yes, IOEngine: "io_uring"}, "/dev/vda"), " ")
@@ -241,6 +340,16 @@ func TestArgs(t *testing.T) {
 	want = "sysbench memory --threads=2 --time=5 --events=0 --percentile=99 --histogram=on --memory-block-size=1048576 --memory-total-size=1099511627776 run"
 	if got != want {
 		t.Errorf("sysbench args\n got %s\nwant %s", got, want)
+	}
+	got = strings.Join(SysbenchOLTPArgs(Params{Test: "oltp_read_write", Tables: 2, TableSize: 500, Runtime: Duration{D: 3e9}}, 4, "/scratch/m/mysqld.sock"), " ")
+	want = "sysbench oltp_read_write --db-driver=mysql --mysql-socket=/scratch/m/mysqld.sock --mysql-user=root --mysql-db=sbtest --tables=2 --table-size=500 --threads=4 --time=3 --events=0 --percentile=99 --histogram=on run"
+	if got != want {
+		t.Errorf("sysbench oltp args\n got %s\nwant %s", got, want)
+	}
+	got = strings.Join(MariaDBArgs("/scratch/m", 4), " ")
+	want = "mariadbd --no-defaults --user=root --datadir=/scratch/m/data --socket=/scratch/m/mysqld.sock --pid-file=/scratch/m/mysqld.pid --tmpdir=/scratch/m/tmp --skip-networking --skip-grant-tables --innodb-buffer-pool-size=67108864 --innodb-log-file-size=16777216 --innodb-buffer-pool-load-at-startup=OFF --innodb-buffer-pool-dump-at-shutdown=OFF --max-connections=20"
+	if got != want {
+		t.Errorf("mariadbd args\n got %s\nwant %s", got, want)
 	}
 	got = strings.Join(StressNGArgs(Params{Stressors: []string{"cpu", "vm"}, Workers: 2}, "/scratch/x.yaml"), " ")
 	want = "stress-ng --cpu 2 --vm 2 --timeout 5s --metrics --yaml /scratch/x.yaml"
@@ -311,6 +420,14 @@ func FuzzParseSysbench(f *testing.F) {
 	fuzzSeeds(f, "sysbench-1.0.20-cpu.txt", "sysbench-1.0.20-memory.txt", "sysbench-1.0.20-fileio-rndrw.txt", "sysbench-1.0.20-bogus.err")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		figs, err := ParseSysbench(bytes.NewReader(b))
+		checkFigures(t, figs, err)
+	})
+}
+
+func FuzzParseSysbenchOLTP(f *testing.F) {
+	fuzzSeeds(f, "sysbench-1.0.20-oltp_read_only-2threads.txt", "sysbench-1.0.20-oltp_read_write-2threads.txt", "sysbench-1.0.20-oltp-nosocket.out")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		figs, err := ParseSysbenchOLTP(bytes.NewReader(b))
 		checkFigures(t, figs, err)
 	})
 }

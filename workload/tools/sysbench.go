@@ -14,7 +14,21 @@ import (
 )
 
 // SysbenchTests are the sysbench tests a workload may run.
-var SysbenchTests = []string{"cpu", "memory", "fileio"}
+var SysbenchTests = []string{"cpu", "memory", "fileio", "oltp_read_only", "oltp_read_write"}
+
+// SysbenchOLTPTests are the tests that run against a MariaDB server the
+// driver starts in the instance (RunSysbenchOLTP).
+var SysbenchOLTPTests = []string{"oltp_read_only", "oltp_read_write"}
+
+// IsSysbenchOLTP reports whether test is one of SysbenchOLTPTests.
+func IsSysbenchOLTP(test string) bool {
+	for _, t := range SysbenchOLTPTests {
+		if test == t {
+			return true
+		}
+	}
+	return false
+}
 
 // SysbenchFileModes are sysbench fileio's --file-test-mode values.
 var SysbenchFileModes = []string{"seqwr", "seqrewr", "seqrd", "rndrd", "rndwr", "rndrw"}
@@ -71,6 +85,9 @@ func sysbenchFileArgs(p Params) []string {
 // directory of its own under the scratch directory and removes it after.
 func RunSysbench(ctx context.Context, r Runner, p Params, threads int) (*Output, error) {
 	test := orString(p.Test, DefaultSysbenchTest)
+	if IsSysbenchOLTP(test) {
+		return RunSysbenchOLTP(ctx, r, p, threads)
+	}
 	dir := r.ScratchDir()
 	notes := map[string]string{"threads": strconv.Itoa(max(threads, 1))}
 	if test == "fileio" {
@@ -97,25 +114,83 @@ func RunSysbench(ctx context.Context, r Runner, p Params, threads int) (*Output,
 	return &Output{Figures: figs, Raw: stdout, Command: argv, Notes: notes}, nil
 }
 
-// ParseSysbench reads sysbench 1.0's text report of any of its tests and
-// returns what it holds: events_per_second (ops/s; cpu's "events per
-// second", memory's "Total operations ... per second" — blocks —, fileio's
-// reads+writes per second), bytes_per_second (memory), read_iops,
-// write_iops, fsyncs_per_second, read_bw, write_bw (fileio, bytes/s), and
-// latency_avg, latency_p99, latency_max (seconds) plus latency_p50 from
-// the histogram when one was printed. MiB are 2^20 bytes, as sysbench
-// counts them.
+// ParseSysbench reads sysbench 1.0's text report of its cpu, memory or
+// fileio test and returns what it holds: events_per_second (ops/s; cpu's
+// "events per second", memory's "Total operations ... per second" —
+// blocks —, fileio's reads+writes per second), bytes_per_second (memory),
+// read_iops, write_iops, fsyncs_per_second, read_bw, write_bw (fileio,
+// bytes/s), and latency_avg, latency_p99, latency_max (seconds) plus
+// latency_p50 from the histogram when one was printed. MiB are 2^20
+// bytes, as sysbench counts them.
 func ParseSysbench(r io.Reader) ([]Figure, error) {
+	sc, err := scanSysbench(r)
+	if err != nil {
+		return nil, err
+	}
+	figs := sc.figs
+	events, haveEvents := sc.events, sc.haveEvents
+	if sc.haveFileOps && !haveEvents {
+		events, haveEvents = sc.reads+sc.writes, true
+	}
+	if !haveEvents && sc.totalTime > 0 && sc.totalEvents > 0 {
+		events, haveEvents = sc.totalEvents/sc.totalTime, true
+	}
+	if !haveEvents {
+		return nil, fmt.Errorf("no events per second in sysbench's report: %w", ErrNoFigures)
+	}
+	figs = append([]Figure{higher("events_per_second", UnitOpsPerSecond, events)}, figs...)
+	return append(figs, sc.latency...), nil
+}
+
+// ParseSysbenchOLTP reads sysbench 1.0's text report of an OLTP test
+// (oltp_read_only, oltp_read_write) and returns transactions_per_second
+// and queries_per_second (ops/s), errors and reconnects (counts over the
+// run: sysbench's "ignored errors", such as deadlocks, and reconnects to
+// the server), and latency_avg, latency_p99, latency_max and latency_p50
+// (seconds) of a transaction. A report without its transactions and
+// queries lines is refused.
+func ParseSysbenchOLTP(r io.Reader) ([]Figure, error) {
+	sc, err := scanSysbench(r)
+	if err != nil {
+		return nil, err
+	}
+	if !sc.haveTx || !sc.haveQueries {
+		return nil, fmt.Errorf("no transactions and queries per second in sysbench's OLTP report: %w", ErrNoFigures)
+	}
+	figs := []Figure{
+		higher("transactions_per_second", UnitOpsPerSecond, sc.tps),
+		higher("queries_per_second", UnitOpsPerSecond, sc.qps),
+	}
+	if sc.haveErrors {
+		figs = append(figs, lower("errors", UnitCount, sc.errors))
+	}
+	if sc.haveReconnects {
+		figs = append(figs, lower("reconnects", UnitCount, sc.reconnects))
+	}
+	return append(figs, sc.latency...), nil
+}
+
+// sysbenchScan is what a sysbench 1.0 report holds, whichever its test.
+type sysbenchScan struct {
+	figs    []Figure // memory's and fileio's own figures
+	latency []Figure // latency_avg, _p99, _max, then _p50 from the histogram
+
+	events                 float64
+	haveEvents             bool
+	totalTime, totalEvents float64
+	reads, writes          float64
+	haveFileOps            bool
+
+	tps, qps, errors, reconnects                    float64
+	haveTx, haveQueries, haveErrors, haveReconnects bool
+}
+
+func scanSysbench(r io.Reader) (*sysbenchScan, error) {
 	var (
+		out               sysbenchScan
 		figs              []Figure
 		hist              [][2]float64 // value (ms), count
 		inHist, inLatency bool
-		events            float64
-		haveEvents        bool
-		totalTime         float64
-		totalEvents       float64
-		reads, writes     float64
-		haveFileOps       bool
 	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -147,7 +222,7 @@ func ParseSysbench(r io.Reader) ([]Figure, error) {
 		}
 		// "35960.00 MiB transferred (17890.12 MiB/sec)": memory's throughput.
 		if _, rest, ok := strings.Cut(t, "MiB transferred ("); ok {
-			if f, err := strconv.ParseFloat(strings.Fields(rest + " x")[0], 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			if f, ok := finite(rest); ok {
 				figs = append(figs, higher("bytes_per_second", UnitBytesPerSecond, f*(1<<20)))
 			}
 			continue
@@ -157,20 +232,25 @@ func ParseSysbench(r io.Reader) ([]Figure, error) {
 			continue
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		num := func() (float64, bool) {
-			f, err := strconv.ParseFloat(strings.Fields(v + " x")[0], 64)
-			return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+		num := func() (float64, bool) { return finite(v) }
+		// "1234   (123.32 per sec.)": the count, then its rate; neither
+		// can be negative.
+		rate := func() (count, perSec float64, ok bool) {
+			c, ok1 := finite(v)
+			_, rest, found := strings.Cut(v, "(")
+			p, ok2 := finite(rest)
+			return c, p, ok1 && found && ok2 && c >= 0 && p >= 0 && strings.Contains(rest, "per sec.")
 		}
 		if inLatency {
 			f, ok := num()
 			switch {
 			case !ok:
 			case k == "avg":
-				figs = append(figs, lower("latency_avg", UnitSeconds, f/1e3))
+				out.latency = append(out.latency, lower("latency_avg", UnitSeconds, f/1e3))
 			case k == "max":
-				figs = append(figs, lower("latency_max", UnitSeconds, f/1e3))
+				out.latency = append(out.latency, lower("latency_max", UnitSeconds, f/1e3))
 			case strings.HasSuffix(k, "th percentile"):
-				figs = append(figs, lower(fmt.Sprintf("latency_p%d", sysbenchPercentileOf(k)), UnitSeconds, f/1e3))
+				out.latency = append(out.latency, lower(fmt.Sprintf("latency_p%d", sysbenchPercentileOf(k)), UnitSeconds, f/1e3))
 			case k == "sum":
 				inLatency = false
 			}
@@ -179,23 +259,23 @@ func ParseSysbench(r io.Reader) ([]Figure, error) {
 		switch k {
 		case "events per second":
 			if f, ok := num(); ok {
-				events, haveEvents = f, true
+				out.events, out.haveEvents = f, true
 			}
 		case "Total operations":
 			// "35960 (17890.12 per second)"
 			if _, rest, ok := strings.Cut(v, "("); ok {
-				if f, err := strconv.ParseFloat(strings.Fields(rest + " x")[0], 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-					events, haveEvents = f, true
+				if f, ok := finite(rest); ok {
+					out.events, out.haveEvents = f, true
 				}
 			}
 		case "reads/s":
 			if f, ok := num(); ok {
-				reads, haveFileOps = f, true
+				out.reads, out.haveFileOps = f, true
 				figs = append(figs, higher("read_iops", UnitOpsPerSecond, f))
 			}
 		case "writes/s":
 			if f, ok := num(); ok {
-				writes, haveFileOps = f, true
+				out.writes, out.haveFileOps = f, true
 				figs = append(figs, higher("write_iops", UnitOpsPerSecond, f))
 			}
 		case "fsyncs/s":
@@ -210,35 +290,46 @@ func ParseSysbench(r io.Reader) ([]Figure, error) {
 			if f, ok := num(); ok {
 				figs = append(figs, higher("write_bw", UnitBytesPerSecond, f*(1<<20)))
 			}
+		case "transactions":
+			if _, p, ok := rate(); ok {
+				out.tps, out.haveTx = p, true
+			}
+		case "queries":
+			if _, p, ok := rate(); ok {
+				out.qps, out.haveQueries = p, true
+			}
+		case "ignored errors":
+			if c, _, ok := rate(); ok {
+				out.errors, out.haveErrors = c, true
+			}
+		case "reconnects":
+			if c, _, ok := rate(); ok {
+				out.reconnects, out.haveReconnects = c, true
+			}
 		case "total time":
 			if f, err := strconv.ParseFloat(strings.TrimSuffix(v, "s"), 64); err == nil && f > 0 && !math.IsInf(f, 0) {
-				totalTime = f
+				out.totalTime = f
 			}
 		case "total number of events":
 			if f, ok := num(); ok {
-				totalEvents = f
+				out.totalEvents = f
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if haveFileOps && !haveEvents {
-		events, haveEvents = reads+writes, true
-	}
-	if !haveEvents && totalTime > 0 && totalEvents > 0 {
-		events, haveEvents = totalEvents/totalTime, true
-	}
-	if haveEvents {
-		figs = append([]Figure{higher("events_per_second", UnitOpsPerSecond, events)}, figs...)
-	}
 	if p50, ok := histQuantile(hist, 0.5); ok {
-		figs = append(figs, lower("latency_p50", UnitSeconds, p50/1e3))
+		out.latency = append(out.latency, lower("latency_p50", UnitSeconds, p50/1e3))
 	}
-	if len(figs) == 0 || !haveEvents {
-		return nil, fmt.Errorf("no events per second in sysbench's report: %w", ErrNoFigures)
-	}
-	return figs, nil
+	out.figs = figs
+	return &out, nil
+}
+
+// finite reads the number that s starts with (after spaces), if it is finite.
+func finite(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.Fields(s + " x")[0], 64)
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 func sysbenchPercentileOf(k string) int {
