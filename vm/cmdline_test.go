@@ -206,7 +206,7 @@ func TestConfigFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	net, _ := DefaultNetwork()
-	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: net, Kernel: KernelCloud, TBSizeMiB: DefaultTBSizeMiB, DiskMiB: DefaultDiskMiB, Image: scenarios.ImageMinimal}
+	want := Config{VCPUs: 1, MemoryMiB: 256, Accel: AccelAuto, Machine: MachineMicrovm, Network: net, Kernel: KernelAuto, TBSizeMiB: DefaultTBSizeMiB, DiskMiB: DefaultDiskMiB, Image: scenarios.ImageMinimal}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}

@@ -44,6 +44,7 @@ const (
 
 // Guest kernels (see scenarios.Kernel).
 const (
+	KernelAuto  = scenarios.KernelAuto
 	KernelCloud = scenarios.KernelCloud
 	KernelSmall = scenarios.KernelSmall
 )

@@ -31,6 +31,8 @@ type Runtime struct {
 	env    bench.Env
 	paths  image.Paths
 	noACPI bool // the guest kernel has no ACPI (image.Paths.GuestWithoutACPI)
+	// kernelWhy says which guest kernel boots and why (kernel: auto picks).
+	kernelWhy string
 	// netReason says why the network is what it is (the scenario, or the
 	// default as root or not); vhost and vhostReason: tap's vhost-net.
 	netReason   string
@@ -64,7 +66,7 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	if _, err := exec.LookPath(QEMUBinary); err != nil {
 		return nil, errNoQEMU
 	}
-	p, err := image.Paths{Dir: env.ImageDir}.GuestFor(image.KernelFlavor(cfg.Kernel))
+	p, kernelWhy, err := guestFor(image.Paths{Dir: env.ImageDir}, cfg.Kernel)
 	if err != nil {
 		return nil, fmt.Errorf("vm: kernel %s: %w", cfg.Kernel, err)
 	}
@@ -79,7 +81,7 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 		}
 	}
 	hostTSCkHz() // measured once here, not inside the first instance's launch
-	r := &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI()}
+	r := &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI(), kernelWhy: kernelWhy}
 	if rc.Network == "" {
 		_, r.netReason = DefaultNetwork()
 	} else {
@@ -89,6 +91,22 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 		r.vhost, r.vhostReason = VhostNet()
 	}
 	return r, nil
+}
+
+// guestFor finds the guest of kernel k in the image directory p, and says
+// why it is that one. KernelAuto takes the small kernel when it is built
+// and the cloud kernel otherwise.
+func guestFor(p image.Paths, k Kernel) (image.Paths, string, error) {
+	if k != KernelAuto {
+		g, err := p.GuestFor(image.KernelFlavor(k))
+		return g, "kernel: " + string(k) + " in the scenario", err
+	}
+	if g, err := p.GuestFor(image.KernelSmall); err == nil {
+		return g, "kernel: auto, and the small kernel is built (" + g.Dir + ")", nil
+	}
+	g, err := p.GuestFor(image.KernelCloud)
+	return g, "kernel: auto, and the small kernel is not built: the cloud kernel, which boots about 1 s slower under TCG " +
+		"(`vcbench images build --kernel small` or `make small-kernel` builds it once, in about six minutes on two cores)", err
 }
 
 // Kind is vm.
@@ -185,6 +203,7 @@ func (r *Runtime) Describe() map[string]string {
 	}
 	d["kernel"] = kernel
 	d["kernel_choice"] = string(r.cfg.Kernel)
+	d["kernel_why"] = r.kernelWhy
 	if res.Accel == AccelTCG {
 		d["tb_size_mib"] = strconv.Itoa(r.cfg.TBSizeMiB)
 	}
