@@ -21,6 +21,19 @@ const guestDisk = "/dev/vda"
 // derives it from its listen address.
 const GuestDataPort = GuestPort + proto.DataPortOffset
 
+// ToolServers are the tool servers a host-client workload (iperf3,
+// sockperf, redis) asks the agent for; in user mode each has a forward of
+// its own to GuestToolPort(tool). The order fixes the command line's.
+var ToolServers = []string{proto.ServerIperf3, proto.ServerSockperf, proto.ServerRedis}
+
+// GuestToolPort is where the agent in the guest starts tool's server: its
+// HTTP port + proto.ToolPortOffset, as the agent derives it.
+func GuestToolPort(tool string) int { return GuestPort + proto.ToolPortOffset(tool) }
+
+// toolUDP reports whether tool's server takes UDP as well as TCP (iperf3's
+// -u, sockperf's udp); redis-server speaks TCP only.
+func toolUDP(tool string) bool { return tool != proto.ServerRedis }
+
 // Launch is everything one QEMU command line is made of. Each piece of the
 // command line is a small function of it (the way u-root's pkg/qemu devices
 // each return their arguments), and Args joins them in a fixed order.
@@ -55,6 +68,10 @@ type NetSetup struct {
 	// UDP, to the guest's GuestDataPort (the network workload's data
 	// server); 0 forwards none.
 	DataHostPort int
+	// ToolHostPorts (user mode) maps each of ToolServers to the 127.0.0.1
+	// port forwarded to its GuestToolPort (TCP, and UDP where the tool
+	// speaks it); nil forwards none (an instance without the tools image).
+	ToolHostPorts map[string]int
 	// Vhost (tap): the tap's packets go through the host kernel's vhost-net
 	// rather than QEMU's own thread.
 	Vhost bool
@@ -164,6 +181,17 @@ func (l Launch) netArgs() []string {
 		netdev = fmt.Sprintf("user,id=net0,hostfwd=tcp:127.0.0.1:%d-:%d", l.Net.HostPort, GuestPort)
 		if p := l.Net.DataHostPort; p != 0 {
 			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d,hostfwd=udp:127.0.0.1:%d-:%d", p, GuestDataPort, p, GuestDataPort)
+		}
+		for _, tool := range ToolServers {
+			p, ok := l.Net.ToolHostPorts[tool]
+			if !ok || p == 0 {
+				continue
+			}
+			g := GuestToolPort(tool)
+			netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", p, g)
+			if toolUDP(tool) {
+				netdev += fmt.Sprintf(",hostfwd=udp:127.0.0.1:%d-:%d", p, g)
+			}
 		}
 	case NetworkTap:
 		// vhost-net moves the host side of virtio-net into the host kernel

@@ -260,6 +260,32 @@ func TestNetArgsForwardsDataPort(t *testing.T) {
 	}
 }
 
+// TestNetArgsForwardsToolPorts: in user mode each tool server's guest
+// port (the agent's HTTP port + proto.ToolPortOffset) has a 127.0.0.1
+// forward of its own, TCP and UDP (redis: TCP), in a fixed order.
+func TestNetArgsForwardsToolPorts(t *testing.T) {
+	l := Launch{Net: NetSetup{Mode: NetworkUser, HostPort: 40000, DataHostPort: 40001,
+		ToolHostPorts: map[string]int{proto.ServerRedis: 40004, proto.ServerIperf3: 40002, proto.ServerSockperf: 40003}},
+		Config: Config{Machine: MachineMicrovm}}
+	want := "user,id=net0,hostfwd=tcp:127.0.0.1:40000-:8080,hostfwd=tcp:127.0.0.1:40001-:8081,hostfwd=udp:127.0.0.1:40001-:8081" +
+		",hostfwd=tcp:127.0.0.1:40002-:8082,hostfwd=udp:127.0.0.1:40002-:8082" +
+		",hostfwd=tcp:127.0.0.1:40003-:8083,hostfwd=udp:127.0.0.1:40003-:8083" +
+		",hostfwd=tcp:127.0.0.1:40004-:8084"
+	if got := l.netArgs(); len(got) != 4 || got[1] != want {
+		t.Errorf("netArgs\n got %q\nwant -netdev %q", got, want)
+	}
+	for _, tool := range ToolServers {
+		if GuestToolPort(tool) != GuestPort+proto.ToolPortOffset(tool) || proto.ToolPortOffset(tool) == 0 {
+			t.Errorf("GuestToolPort(%s) = %d", tool, GuestToolPort(tool))
+		}
+	}
+	// A tap (and user mode without the tools image) forwards nothing.
+	tap := Launch{Net: NetSetup{Mode: NetworkTap, Tap: "vcbt0", ToolHostPorts: map[string]int{proto.ServerIperf3: 1}}}
+	if got := strings.Join(tap.netArgs(), " "); strings.Contains(got, "hostfwd") {
+		t.Errorf("tap netArgs forward: %s", got)
+	}
+}
+
 // TestDefaultNetwork: as root (with /dev/net/tun) a vm gets a tap, like a
 // container's veth; without root, user-mode networking.
 func TestDefaultNetwork(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,9 +41,10 @@ var (
 	handedOut = map[int]time.Time{}
 )
 
-// freePort asks the kernel for a free 127.0.0.1 TCP port for the hostfwd.
-// Another process could take it before QEMU binds it; QEMU then fails to
-// start and says so.
+// freePort asks the kernel for a 127.0.0.1 port free for both TCP and UDP
+// for a hostfwd (the data and tool servers' forwards take both). Another
+// process could take it before QEMU binds it; QEMU then fails to start
+// and says so.
 func freePort() (int, error) {
 	portMu.Lock()
 	defer portMu.Unlock()
@@ -57,7 +59,12 @@ func freePort() (int, error) {
 			return 0, fmt.Errorf("free port: %w", err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
+		u, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		l.Close()
+		if uerr != nil {
+			continue // taken for UDP
+		}
+		u.Close()
 		if _, dup := handedOut[port]; !dup {
 			handedOut[port] = time.Now()
 			return port, nil

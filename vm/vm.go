@@ -54,6 +54,7 @@ var (
 	_ bench.CPUTimer      = (*Instance)(nil)
 	_ bench.Exiter        = (*Instance)(nil)
 	_ bench.DataAddresser = (*Instance)(nil)
+	_ bench.ToolAddresser = (*Instance)(nil)
 )
 
 // New is the vm runtime's bench.Factory: it validates the settings and
@@ -246,12 +247,15 @@ type Instance struct {
 	addr string
 	// dataAddr: the agent's data server as the harness reaches it, "" on a tap.
 	dataAddr string
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once QEMU has been waited for
-	waitErr  error
-	con      *console
-	logFile  *os.File
-	qmp      *qmpClient
+	// toolAddrs: each tool server as the harness reaches it (user mode,
+	// image: tools); nil on a tap.
+	toolAddrs map[string]string
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed once QEMU has been waited for
+	waitErr   error
+	con       *console
+	logFile   *os.File
+	qmp       *qmpClient
 
 	phases   []bench.Phase
 	guestMem uint64
@@ -321,6 +325,19 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		ns = NetSetup{Mode: NetworkUser, HostPort: port, DataHostPort: dataPort, GuestIP: userGuestIP, Gateway: userGateway}
 		inst.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		inst.dataAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dataPort))
+		// So are the servers of the host-client tools, one port each.
+		if r.cfg.Image == scenarios.ImageTools {
+			ns.ToolHostPorts = map[string]int{}
+			inst.toolAddrs = map[string]string{}
+			for _, tool := range ToolServers {
+				p, err := freePort()
+				if err != nil {
+					return fail(err)
+				}
+				ns.ToolHostPorts[tool] = p
+				inst.toolAddrs[tool] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+			}
+		}
 	}
 	l := Launch{
 		Binary: QEMUBinary, Name: "vcbench-" + spec.Name, Config: r.cfg, Accel: accel,
@@ -510,6 +527,11 @@ func (i *Instance) Addr() string { return i.addr }
 // second forwarded 127.0.0.1 port in user mode (TCP and UDP), "" on a tap,
 // where the guest's own address with the agent's port is reachable.
 func (i *Instance) DataAddr() string { return i.dataAddr }
+
+// ToolAddr is where the harness reaches tool's server (bench.ToolAddresser):
+// its own forwarded 127.0.0.1 port in user mode, "" on a tap, where the
+// guest's address and the port the agent reports are reachable.
+func (i *Instance) ToolAddr(tool string) string { return i.toolAddrs[tool] }
 
 // Phases returns qemu_spawn, qmp_ready, kernel_start, agent_start and
 // agent_listening, each as the time since Start was called (host clock).

@@ -238,6 +238,9 @@ func RunHostClient(ctx context.Context, target HostTarget, p Params) (*Result, e
 		key := orLabel(run.label)
 		res.Notes["command."+key] = strings.Join(out.Command, " ")
 		res.Notes["server."+key] = strings.Join(srv.Command, " ")
+		// Where the client went: the instance's port, or the host port
+		// forwarded to it (QEMU user mode).
+		res.Notes["client_addr."+key] = net.JoinHostPort(host, strconv.Itoa(port))
 		res.Notes["server_exit."+key] = st.Exit
 		for _, w := range out.Warnings {
 			if !slices.Contains(res.Warnings, w) {

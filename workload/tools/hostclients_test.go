@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"vcbench/agent/proto"
 )
@@ -86,6 +88,27 @@ func TestSockperfErrorCarriesOutput(t *testing.T) {
 	var te *Error
 	if !errors.As(err, &te) || !strings.Contains(te.Stderr, "Connection refused") {
 		t.Errorf("sockperf refused: %v, want an *Error with its output", err)
+	}
+}
+
+// TestRedisBenchmarkRefused: a server that refuses connections is an
+// error at once, without starting redis-benchmark (7.0 spins forever).
+func TestRedisBenchmarkRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	ran := filepath.Join(t.TempDir(), "ran")
+	fakeTool(t, "redis-benchmark", "touch "+ran+"; sleep 60\n")
+	start := time.Now()
+	_, err = RunRedisBenchmark(context.Background(), shRunner{dir: t.TempDir()}, Params{}, "127.0.0.1", port)
+	if err == nil || !strings.Contains(err.Error(), "does not accept connections") || time.Since(start) > 5*time.Second {
+		t.Errorf("refused redis: %v after %s, want an error at once", err, time.Since(start))
+	}
+	if _, serr := os.Stat(ran); serr == nil {
+		t.Error("redis-benchmark ran against a refusing server")
 	}
 }
 

@@ -358,6 +358,61 @@ func TestArgs(t *testing.T) {
 	}
 }
 
+// diskRunner is shRunner with a scratch block device.
+type diskRunner struct {
+	shRunner
+	disk string
+}
+
+func (d diskRunner) DiskPath() string { return d.disk }
+
+// TestFioLaysOutBlockDevice: on a block device (a VM's sparse scratch
+// disk) fio first writes the job's region sequentially, then runs the
+// job; only the job's figures count, and the notes say so. On a file
+// (fio lays it out itself) there is no extra pass.
+func TestFioLaysOutBlockDevice(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "calls")
+	fixtures, _ := filepath.Abs("testdata")
+	fakeTool(t, "fio", `echo "$*" >> `+log+`
+case "$*" in *--rw=write*) cat `+fixtures+`/fio-3.33-write.json ;; *) cat `+fixtures+`/fio-3.33-randread.json ;; esac
+`)
+	r := diskRunner{shRunner{dir: t.TempDir()}, "/dev/vda"}
+	out, err := RunFio(context.Background(), r, Params{RW: "randread", Size: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, _ := os.ReadFile(log)
+	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
+	wantLayout := "--name=vcbench-layout --filename=/dev/vda --rw=write --bs=1048576 --size=8388608 --direct=1 --ioengine=psync --output-format=json"
+	if len(lines) != 2 || lines[0] != wantLayout || !strings.Contains(lines[1], "--name=vcbench --filename=/dev/vda --rw=randread") {
+		t.Fatalf("fio calls:\n%s\nwant the layout pass (%s), then the job", calls, wantLayout)
+	}
+	for _, f := range out.Figures {
+		if strings.HasPrefix(f.Name, "write_") {
+			t.Errorf("the layout pass's %s counted", f.Name)
+		}
+	}
+	near(t, "read_iops", figure(t, out.Figures, "read_iops"), 12580.139953)
+	if !strings.Contains(out.Notes["layout"], "8388608 bytes of /dev/vda sequentially first") ||
+		out.Notes["layout_command"] != "fio "+wantLayout || strings.Contains(strings.Join(out.Command, " "), "layout") {
+		t.Errorf("notes %q, command %q", out.Notes, out.Command)
+	}
+
+	os.Remove(log)
+	if _, err := RunFio(context.Background(), r.shRunner, Params{}); err != nil {
+		t.Fatal(err)
+	}
+	if calls, _ := os.ReadFile(log); strings.Count(string(calls), "\n") != 1 || strings.Contains(string(calls), "layout") {
+		t.Errorf("fio on a file: calls\n%s\nwant the job alone", calls)
+	}
+
+	fakeTool(t, "fio", "echo 'fio: pid=1, err=5/file:io_u.c:1845, func=io_u error, error=Input/output error' >&2; exit 1\n")
+	if _, err := RunFio(context.Background(), r, Params{}); err == nil || !strings.Contains(err.Error(), "lay out /dev/vda") || !strings.Contains(err.Error(), "Input/output error") {
+		t.Errorf("failed layout: %v, want an error naming the layout and fio's complaint", err)
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]Size{"4096": 4096, "4k": 4096, "4K": 4096, "4KiB": 4096, "1m": 1 << 20, "1MB": 1 << 20, "2g": 2 << 30, " 3 t ": 3 << 40} {
 		if got, err := ParseSize(in); err != nil || got != want {
