@@ -283,6 +283,9 @@ func (r *Record) Summary() string {
 // DeleteLink removes a host network link (veth, tap) by name; its peer goes
 // with it. A link that is already gone is not an error, nor is ENODEV: the
 // kernel may remove a veth itself when its other end's namespace goes.
+// Nor is a link of that name that another live vcbench process owns (its
+// alias, LinkAlias): a dead run's record names the link it made, and the
+// name may since have been given to another run's instance, which keeps it.
 func DeleteLink(name string) error {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -291,6 +294,9 @@ func DeleteLink(name string) error {
 			return nil
 		}
 		return fmt.Errorf("find link %s: %w", name, err)
+	}
+	if ownedByOther(link.Attrs().Alias) {
+		return nil
 	}
 	if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("delete link %s: %w", name, err)
@@ -429,6 +435,16 @@ const linkAliasPrefix = "vcbench owner "
 func LinkAlias() string {
 	self, _ := ProcOf(os.Getpid())
 	return fmt.Sprintf("%s%d %d", linkAliasPrefix, self.Pid, self.StartTime)
+}
+
+// ownedByOther reports whether alias (LinkAlias's) names a live vcbench
+// process other than this one.
+func ownedByOther(alias string) bool {
+	owner, ok := LinkOwner(alias)
+	if !ok || owner.Pid == os.Getpid() {
+		return false
+	}
+	return owner.Alive()
 }
 
 // LinkOwner returns the owner that LinkAlias wrote in alias; ok is false
