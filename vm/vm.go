@@ -33,6 +33,9 @@ type Runtime struct {
 	noACPI bool // the guest kernel has no ACPI (image.Paths.GuestWithoutACPI)
 	// kernelWhy says which guest kernel boots and why (kernel: auto picks).
 	kernelWhy string
+	// toolsDisk is the tools image's ext4 file (image.Paths.ToolsDisk of
+	// the image directory, not of the small kernel's guest directory).
+	toolsDisk string
 	// netReason says why the network is what it is (the scenario, or the
 	// default as root or not); vhost and vhostReason: tap's vhost-net.
 	netReason   string
@@ -67,7 +70,10 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 	if _, err := exec.LookPath(QEMUBinary); err != nil {
 		return nil, errNoQEMU
 	}
-	p, kernelWhy, err := guestFor(image.Paths{Dir: env.ImageDir}, cfg.Kernel)
+	// The guest (kernel, initramfs) may be the small one in its own
+	// directory; the tools disk is the image directory's, whichever kernel.
+	tools := image.Paths{Dir: env.ImageDir}
+	p, kernelWhy, err := guestFor(tools, cfg.Kernel)
 	if err != nil {
 		return nil, fmt.Errorf("vm: kernel %s: %w", cfg.Kernel, err)
 	}
@@ -77,12 +83,12 @@ func New(rc scenarios.RuntimeConfig, env bench.Env) (bench.Runtime, error) {
 		}
 	}
 	if cfg.Image == scenarios.ImageTools {
-		if _, err := os.Stat(p.ToolsDisk()); err != nil {
+		if _, err := os.Stat(tools.ToolsDisk()); err != nil {
 			return nil, fmt.Errorf("vm: tools image: %w (run `vcbench images build --tools`)", err)
 		}
 	}
 	hostTSCkHz() // measured once here, not inside the first instance's launch
-	r := &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI(), kernelWhy: kernelWhy}
+	r := &Runtime{cfg: cfg, env: env, paths: p, noACPI: p.GuestWithoutACPI(), kernelWhy: kernelWhy, toolsDisk: tools.ToolsDisk()}
 	if rc.Network == "" {
 		_, r.netReason = DefaultNetwork()
 	} else {
@@ -186,7 +192,7 @@ func (r *Runtime) Describe() map[string]string {
 		"capabilities": "all (root in the guest)",
 	}
 	if r.cfg.Image == scenarios.ImageTools {
-		d["image"] = "tools (" + r.paths.ToolsDisk() + ", read-only virtio-blk, mounted at " + proto.ToolsMountPoint + ")"
+		d["image"] = "tools (" + r.toolsDisk + ", read-only virtio-blk, mounted at " + proto.ToolsMountPoint + ")"
 	}
 	v2, _ := hostcg.Mode()
 	d["cpu_time_source"] = "QEMU's cgroup (no limits): " + hostcg.CPUTimeSource(v2)
@@ -345,7 +351,7 @@ func (r *Runtime) Start(ctx context.Context, spec bench.InstanceSpec) (bench.Ins
 		QMP: filepath.Join(inst.dir, "qmp.sock"), Net: ns, Disk: disk, NoACPI: r.noACPI,
 	}
 	if r.cfg.Image == scenarios.ImageTools {
-		l.Tools = r.paths.ToolsDisk()
+		l.Tools = r.toolsDisk
 	}
 	l.Cmdline = KernelCmdline(l, hostTSCkHz())
 	inst.launch = l
