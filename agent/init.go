@@ -5,19 +5,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"vcbench/agent/proto"
+	"vcbench/internal/pid1"
 )
 
 // ChildEnv marks the agent process that PID 1 starts to serve, so that it
 // does not try to be init again.
-const ChildEnv = "VCBENCH_AGENT_CHILD"
+const ChildEnv = proto.ChildEnv
 
 // GuestSetup, when set (by the VM guest code), runs in PID 1 after the
 // basic mounts and before the server starts: load modules, configure the
@@ -183,8 +182,6 @@ func RunInit(args []string) {
 	if err != nil {
 		self = args[0]
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, proto.ReadyFDEnv+"=") {
@@ -199,40 +196,16 @@ func RunInit(args []string) {
 		files = append(files, uintptr(readyFD))
 		env = append(env, proto.ReadyFDEnv+"=3")
 	}
-	pid, err := syscall.ForkExec(self, args, &syscall.ProcAttr{
-		Env:   env,
-		Files: files,
+	code, err := pid1.Supervise(self, args, env, files, func() {
+		if hasReady {
+			unix.Close(readyFD)
+		}
 	})
-	if hasReady {
-		unix.Close(readyFD)
-	}
 	if err != nil {
 		fmt.Println(proto.InitStartServerFailed, err)
 		halt(1, inVM)
 	}
-	for {
-		select {
-		case s := <-sigs:
-			if s == syscall.SIGCHLD {
-				for {
-					var ws syscall.WaitStatus
-					got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-					if err != nil || got <= 0 {
-						break
-					}
-					if got == pid {
-						code := ws.ExitStatus()
-						if ws.Signaled() {
-							code = 128 + int(ws.Signal())
-						}
-						halt(code, inVM)
-					}
-				}
-				continue
-			}
-			syscall.Kill(pid, s.(syscall.Signal))
-		}
-	}
+	halt(code, inVM)
 }
 
 func halt(code int, inVM bool) {

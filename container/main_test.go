@@ -75,6 +75,12 @@ func setup() error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build agent: %v: %s", err, out)
 	}
+	initBin := filepath.Join(testDir, "vcbench-init")
+	build = exec.Command(goBin, "build", "-o", initBin, "vcbench/cmd/vcbench-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build vcbench-init: %v: %s", err, out)
+	}
 	paths := image.Paths{Dir: filepath.Join(testDir, "images")}
 	if _, err := BuildRootfs(paths, agentBin); err != nil {
 		return err
@@ -98,12 +104,6 @@ func setup() error {
 		}
 		selfIsTest = true
 	}
-	initBin := filepath.Join(testDir, "vcbench-init")
-	build = exec.Command(goBin, "build", "-o", initBin, "vcbench/cmd/vcbench-init")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build vcbench-init: %v: %s", err, out)
-	}
 	testEnv = bench.Env{
 		AgentPath: agentBin,
 		ImageDir:  paths.Dir,
@@ -114,9 +114,10 @@ func setup() error {
 	return nil
 }
 
-// BuildRootfs is image.BuildRootfs with the host's busybox.
+// BuildRootfs is image.BuildRootfs with the host's busybox and the
+// vcbench-init beside agentBin.
 func BuildRootfs(p image.Paths, agentBin string) (bool, error) {
-	return image.BuildRootfs(p, agentBin, image.BusyboxPath())
+	return image.BuildRootfs(p, agentBin, image.InitBeside(agentBin), image.BusyboxPath())
 }
 
 func needEnv(t *testing.T) {

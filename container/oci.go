@@ -513,7 +513,7 @@ func ociSpec(p ociParams) *specs.Spec {
 		Process: &specs.Process{
 			Terminal:        false,
 			User:            specs.User{UID: 0, GID: 0},
-			Args:            agentArgv(),
+			Args:            image.ContainerArgv(p.Rootfs, agentArgv()),
 			Env:             agentEnv(),
 			Cwd:             "/",
 			Capabilities:    &specs.LinuxCapabilities{Bounding: []string{}, Effective: []string{}, Inheritable: []string{}, Permitted: []string{}, Ambient: []string{}},

@@ -326,12 +326,12 @@ func (r *Runtime) containerConfig(spec bench.InstanceSpec, tag, scratch string) 
 		port = p
 		hc.NetworkMode = "host"
 		cfg.Hostname = "" // the engine refuses a hostname with the host's network
-		cfg.Cmd = engine.AgentArgs(fmt.Sprintf("127.0.0.1:%d", port))
+		cfg.Cmd = engine.AgentArgs(image.Paths{Dir: r.env.ImageDir}.Rootfs(), fmt.Sprintf("127.0.0.1:%d", port))
 	} else {
 		hc.NetworkMode = "bridge"
 		cfg.ExposedPorts = nat.PortSet{agentPort: {}}
 		hc.PortBindings = nat.PortMap{agentPort: {{HostIP: "127.0.0.1", HostPort: ""}}}
-		cfg.Cmd = engine.AgentArgs(fmt.Sprintf("0.0.0.0:%d", engine.AgentPort))
+		cfg.Cmd = engine.AgentArgs(image.Paths{Dir: r.env.ImageDir}.Rootfs(), fmt.Sprintf("0.0.0.0:%d", engine.AgentPort))
 	}
 	return cfg, hc, port, nil
 }

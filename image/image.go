@@ -1,7 +1,8 @@
 // Package image builds what the isolated runtimes boot from the same files:
 // the container root filesystem (a directory tree) and the VM guest (Debian's
 // cloud kernel plus an initramfs written with u-root's cpio). Both hold the
-// agent as their init, byte for byte the same.
+// agent, byte for byte the same: a VM's /init, and a container's server
+// under the small vcbench-init.
 package image
 
 import (
@@ -12,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"vcbench/container/nsinit"
 )
 
 // Paths locates the built images under one directory.
@@ -59,6 +62,43 @@ type File struct {
 
 // AgentPathInImage is where the agent lives inside every image; /init links to it.
 const AgentPathInImage = "/bin/vcbench-agent"
+
+// InitPathInImage is where the small vcbench-init lives in the container
+// images (the rootfs and the tools tree): every container runtime starts
+// it as the container's PID 1 (`vcbench-init supervise -- AGENT...`), and
+// it starts the agent as its child. The initramfs has none: a VM's /init
+// is the agent.
+const InitPathInImage = "/bin/vcbench-init"
+
+// InitBeside is the vcbench-init binary beside the agent binary, or ""
+// when there is none (images then run the agent as PID 1, which starts a
+// second copy of itself to serve).
+func InitBeside(agent string) string {
+	p := filepath.Join(filepath.Dir(agent), "vcbench-init")
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+		return p
+	}
+	return ""
+}
+
+// ContainerArgv is the process of a container over the tree rootfs (a
+// host path) whose agent command line is agent: vcbench-init supervising
+// the agent where the tree has it, else the agent itself as PID 1 (which
+// then starts a second copy of itself to serve).
+func ContainerArgv(rootfs string, agent []string) []string {
+	if st, err := os.Stat(filepath.Join(rootfs, InitPathInImage)); err == nil && st.Mode().IsRegular() {
+		return append([]string{InitPathInImage, nsinit.ModeSupervise, "--"}, agent...)
+	}
+	return agent
+}
+
+// initFile is the init binary's entry in a container image; none for "".
+func initFile(init string) []File {
+	if init == "" {
+		return nil
+	}
+	return []File{{Path: InitPathInImage, Mode: 0o755, Source: init}}
+}
 
 // Files is the common content of the rootfs and the initramfs: the agent
 // (also as /init), busybox for debugging when the host has busybox-static,

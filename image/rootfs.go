@@ -17,15 +17,16 @@ const rootfsManifest = "rootfs"
 // written (not only in its inputs) forces a rebuild.
 const rootfsFormat = "rootfs-format=1"
 
-// BuildRootfs writes the container root filesystem (Files(agent, busybox))
-// as a directory tree at p.Rootfs() and copies the agent to p.Agent(). It
+// BuildRootfs writes the container root filesystem (Files(agent, busybox),
+// and init at InitPathInImage unless it is "") as a directory tree at
+// p.Rootfs() and copies the agent to p.Agent(). It
 // rebuilds only when the inputs' digest differs from the manifest's, and
 // reports whether it did. The tree is built in a temporary directory beside
 // the old one and swapped in with one rename, so a reader never sees half a
 // tree; containers still running on the old tree keep it through their bind
 // mounts.
-func BuildRootfs(p Paths, agent, busybox string) (built bool, err error) {
-	files := Files(agent, busybox)
+func BuildRootfs(p Paths, agent, init, busybox string) (built bool, err error) {
+	files := append(Files(agent, busybox), initFile(init)...)
 	digest, err := Digest(files, rootfsFormat)
 	if err != nil {
 		return false, fmt.Errorf("rootfs digest: %w", err)
@@ -55,7 +56,7 @@ func BuildRootfs(p Paths, agent, busybox string) (built bool, err error) {
 	if err := copyAtomic(agent, p.Agent(), 0o755); err != nil {
 		return false, fmt.Errorf("copy agent to %s: %w", p.Agent(), err)
 	}
-	m := Manifest{Digest: digest, Info: map[string]string{"agent": agent, "busybox": busybox}}
+	m := Manifest{Digest: digest, Info: map[string]string{"agent": agent, "init": init, "busybox": busybox}}
 	if err := p.WriteManifest(rootfsManifest, m); err != nil {
 		return false, fmt.Errorf("write rootfs manifest: %w", err)
 	}

@@ -19,7 +19,7 @@ func TestBuildRootfs(t *testing.T) {
 	}
 	p := Paths{Dir: filepath.Join(dir, "images")}
 
-	built, err := BuildRootfs(p, agent, busybox)
+	built, err := BuildRootfs(p, agent, "", busybox)
 	if err != nil || !built {
 		t.Fatalf("first build: built=%v err=%v", built, err)
 	}
@@ -55,7 +55,7 @@ func TestBuildRootfs(t *testing.T) {
 		t.Errorf("rootfs dir %v %v, want 0755", st, err)
 	}
 
-	built, err = BuildRootfs(p, agent, busybox)
+	built, err = BuildRootfs(p, agent, "", busybox)
 	if err != nil || built {
 		t.Fatalf("unchanged inputs: built=%v err=%v, want no rebuild", built, err)
 	}
@@ -63,7 +63,7 @@ func TestBuildRootfs(t *testing.T) {
 	if err := os.WriteFile(agent, []byte("agent v2"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	built, err = BuildRootfs(p, agent, "")
+	built, err = BuildRootfs(p, agent, "", "")
 	if err != nil || !built {
 		t.Fatalf("changed agent: built=%v err=%v, want a rebuild", built, err)
 	}
@@ -83,11 +83,26 @@ func TestBuildRootfs(t *testing.T) {
 		t.Errorf("image dir holds %v, want rootfs, rootfs.manifest.json, vcbench-agent", names)
 	}
 
+	// The container init joins the tree, and is part of its digest.
+	initBin := filepath.Join(filepath.Dir(agent), "vcbench-init")
+	if err := os.WriteFile(initBin, []byte("init"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if InitBeside(agent) != initBin {
+		t.Errorf("InitBeside(%s) = %q, want %s", agent, InitBeside(agent), initBin)
+	}
+	if built, err := BuildRootfs(p, agent, initBin, ""); err != nil || !built {
+		t.Fatalf("with init: built=%v err=%v, want a rebuild", built, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(p.Rootfs(), InitPathInImage)); !bytes.Equal(b, []byte("init")) {
+		t.Errorf("init in the tree %q", b)
+	}
+
 	// A missing tree is rebuilt even when the manifest matches.
 	if err := os.RemoveAll(p.Rootfs()); err != nil {
 		t.Fatal(err)
 	}
-	if built, err := BuildRootfs(p, agent, ""); err != nil || !built {
+	if built, err := BuildRootfs(p, agent, "", ""); err != nil || !built {
 		t.Fatalf("missing tree: built=%v err=%v", built, err)
 	}
 }
@@ -95,7 +110,7 @@ func TestBuildRootfs(t *testing.T) {
 func TestBuildRootfsMissingAgent(t *testing.T) {
 	dir := t.TempDir()
 	p := Paths{Dir: filepath.Join(dir, "images")}
-	if _, err := BuildRootfs(p, filepath.Join(dir, "nope"), ""); err == nil {
+	if _, err := BuildRootfs(p, filepath.Join(dir, "nope"), "", ""); err == nil {
 		t.Fatal("built without an agent")
 	}
 	if _, err := os.Stat(p.Rootfs()); !os.IsNotExist(err) {

@@ -69,6 +69,8 @@ type ToolsOptions struct {
 	Packages []string
 	// Log receives debootstrap's output (default: discarded).
 	Log io.Writer
+	// Init is the vcbench-init binary copied to InitPathInImage; "": none.
+	Init string
 }
 
 // ToolsInfo is what the tools image's manifest records and what the agent
@@ -108,7 +110,7 @@ func BuildTools(ctx context.Context, p Paths, agent string, o ToolsOptions) (bui
 	sort.Strings(pkgs)
 	base := sha256.Sum256([]byte(strings.Join([]string{toolsFormat, ToolsSuite, "minbase", o.Mirror, strings.Join(pkgs, ",")}, "\x00")))
 	baseDigest := hex.EncodeToString(base[:])
-	digest, err := Digest([]File{{Path: AgentPathInImage, Mode: 0o755, Source: agent}}, toolsFormat, "base="+baseDigest, "etc="+toolsEtcFormat)
+	digest, err := Digest(append([]File{{Path: AgentPathInImage, Mode: 0o755, Source: agent}}, initFile(o.Init)...), toolsFormat, "base="+baseDigest, "etc="+toolsEtcFormat)
 	if err != nil {
 		return false, fmt.Errorf("tools image: %w", err)
 	}
@@ -131,6 +133,13 @@ func BuildTools(ctx context.Context, p Paths, agent string, o ToolsOptions) (bui
 	if err := copyAtomic(agent, filepath.Join(root, AgentPathInImage), 0o755); err != nil {
 		return false, fmt.Errorf("tools image: agent: %w", err)
 	}
+	if o.Init != "" {
+		if err := copyAtomic(o.Init, filepath.Join(root, InitPathInImage), 0o755); err != nil {
+			return false, fmt.Errorf("tools image: init: %w", err)
+		}
+	} else if err := os.Remove(filepath.Join(root, InitPathInImage)); err != nil && !os.IsNotExist(err) {
+		return false, fmt.Errorf("tools image: init: %w", err)
+	}
 	if err := writeToolsEtc(root); err != nil {
 		return false, fmt.Errorf("tools image: %w", err)
 	}
@@ -138,7 +147,7 @@ func BuildTools(ctx context.Context, p Paths, agent string, o ToolsOptions) (bui
 		return false, fmt.Errorf("tools image: %w", err)
 	}
 	m := Manifest{Digest: digest, Info: map[string]string{
-		"suite": info.Suite, "mirror": info.Mirror, "agent": agent,
+		"suite": info.Suite, "mirror": info.Mirror, "agent": agent, "init": o.Init,
 		"build_seconds": fmt.Sprintf("%.1f", info.BuildSeconds),
 	}}
 	for k, v := range info.Versions {

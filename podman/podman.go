@@ -393,11 +393,11 @@ func (r *Runtime) runArgs(spec bench.InstanceSpec, tag, scratch, cgParent string
 		}
 		port = p
 		args = append(args, "--network", "host", "--hostname", host, tag)
-		args = append(args, engine.AgentArgs(fmt.Sprintf("127.0.0.1:%d", port))...)
+		args = append(args, engine.AgentArgs(image.Paths{Dir: r.env.ImageDir}.Rootfs(), fmt.Sprintf("127.0.0.1:%d", port))...)
 		return args, port, nil
 	}
 	args = append(args, "--hostname", host, "--publish", fmt.Sprintf("127.0.0.1::%d/tcp", engine.AgentPort), tag)
-	args = append(args, engine.AgentArgs(fmt.Sprintf("0.0.0.0:%d", engine.AgentPort))...)
+	args = append(args, engine.AgentArgs(image.Paths{Dir: r.env.ImageDir}.Rootfs(), fmt.Sprintf("0.0.0.0:%d", engine.AgentPort))...)
 	return args, 0, nil
 }
 

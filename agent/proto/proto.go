@@ -26,6 +26,12 @@ const StartMarker = LogPrefix + "start uptime="
 // agent's server accepts connections. See ReadyLine and ParseReady.
 const ReadyMarker = LogPrefix + "listening on "
 
+// ChildEnv (=1) marks an agent that its init started as its child to
+// serve: it does not act as init itself (and prints no start line, which
+// its init printed or has no use for). A VM's /init (the agent) and every
+// container's PID 1 (vcbench-init) set it.
+const ChildEnv = "VCBENCH_AGENT_CHILD"
+
 // StartLine is the agent's start line (without the newline) at uptime.
 func StartLine(uptime float64) string { return fmt.Sprintf("%s%.6f", StartMarker, uptime) }
 

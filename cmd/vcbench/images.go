@@ -118,7 +118,7 @@ func buildToolsImage(ctx context.Context, out io.Writer, p image.Paths, agent st
 	}
 	defer logf.Close()
 	start := time.Now()
-	built, err := image.BuildTools(ctx, p, agent, image.ToolsOptions{Log: logf})
+	built, err := image.BuildTools(ctx, p, agent, image.ToolsOptions{Log: logf, Init: image.InitBeside(agent)})
 	if err != nil {
 		return fmt.Errorf("tools image: %w (log: %s)", err, logPath)
 	}

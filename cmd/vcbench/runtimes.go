@@ -61,7 +61,7 @@ type imageBuilder struct {
 func imageBuilders(kernel image.KernelFlavor, out io.Writer) []imageBuilder {
 	b := []imageBuilder{
 		{"rootfs", func(_ context.Context, p image.Paths, agent, busybox string) (bool, error) {
-			return image.BuildRootfs(p, agent, busybox)
+			return image.BuildRootfs(p, agent, image.InitBeside(agent), busybox)
 		}},
 		{"guest (kernel + initramfs)", image.BuildGuest},
 	}

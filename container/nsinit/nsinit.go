@@ -1,7 +1,8 @@
 // Package nsinit is the first process of vcbench's own container and the
 // mount-namespace wrapper of crun: what runs between the clone and the
-// exec of the agent (or of the OCI runtime). It uses only the standard
-// library and golang.org/x/sys/unix, so that cmd/vcbench-init, the binary
+// start of the agent (or the exec of the OCI runtime), and then the agent's
+// init. It uses only the standard library, golang.org/x/sys/unix and
+// vcbench's own small packages, so that cmd/vcbench-init, the binary
 // the container runtime starts, is small and starts in about a
 // millisecond; `vcbench init` runs the same code where that binary is
 // missing.
@@ -13,16 +14,23 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"vcbench/agent/proto"
+	"vcbench/internal/pid1"
 )
 
 // The modes of `vcbench-init` (and of the hidden `vcbench init`).
 const (
-	ModeContainer = "container" // set up the namespaces' mounts and exec the agent
+	ModeContainer = "container" // set up the namespaces' mounts, then start the agent and be its init
 	ModeOCIExec   = "oci-exec"  // fix the mount namespace for an OCI runtime, then exec it
-	ModeProbe     = "probe"     // answer ProbeAnswer: callers check the binary has init
+	// ModeSupervise is the process of an OCI or engine container: start
+	// the agent (the arguments after --) as its child and be its init.
+	ModeSupervise = "supervise"
+	ModeProbe     = "probe" // answer ProbeAnswer: callers check the binary has init
 )
 
 // ProbeAnswer is what `init probe` prints.
@@ -102,6 +110,12 @@ func Main(args []string) {
 			os.Exit(2)
 		}
 		runOCIExec(args[1], args[3:])
+	case ModeSupervise:
+		if len(args) < 3 || args[1] != "--" {
+			fmt.Fprintln(os.Stderr, "vcbench init supervise: want -- AGENT ARGS...")
+			os.Exit(2)
+		}
+		os.Exit(superviseAgent(args[2:], os.Environ()))
 	}
 	fmt.Fprintf(os.Stderr, "vcbench init: unknown mode %q\n", args[0])
 	os.Exit(2)
@@ -177,8 +191,56 @@ func runContainerInit(arg string) {
 		fail(err)
 	}
 	stamp("agent_exec")
-	err = unix.Exec(c.Agent[0], c.Agent, c.AgentEnv)
-	fail(fmt.Errorf("exec agent %s: %w", c.Agent[0], err))
+	os.Exit(superviseAgent(c.Agent, c.AgentEnv))
+}
+
+// superviseAgent starts the agent (argv, env) as this PID 1's child and is
+// its init until it exits, then returns its exit code. A container's init
+// must reap orphans and pass on SIGTERM; when the agent was PID 1 itself
+// it started a second copy of itself to serve (agent.RunInit), and that
+// second Go start cost every container about 6 ms of "ready" on two cores.
+// The harness's ready pipe (the ready-fd variable in env) goes to the
+// agent as its fd 3 and is closed here once the agent runs, so that the
+// harness sees EOF after the agent's ready line.
+func superviseAgent(argv, env []string) int {
+	ready := -1
+	childEnv := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, proto.ReadyFDEnv+"="); ok {
+			if fd, err := strconv.Atoi(v); err == nil && fd >= 3 && inheritedPipe(fd) {
+				ready = fd
+			}
+			continue
+		}
+		childEnv = append(childEnv, kv)
+	}
+	files := []uintptr{0, 1, 2}
+	if ready >= 0 {
+		files = append(files, uintptr(ready))
+		childEnv = append(childEnv, proto.ReadyFDEnv+"=3")
+	}
+	childEnv = append(childEnv, proto.ChildEnv+"=1")
+	code, err := pid1.Supervise(argv[0], argv, childEnv, files, func() {
+		if ready >= 0 {
+			unix.Close(ready)
+		}
+	})
+	if err != nil {
+		report("E %v", err)
+		fmt.Fprintln(os.Stderr, "vcbench init:", err)
+		return 1
+	}
+	return code
+}
+
+// inheritedPipe reports whether fd is an open pipe that an exec keeps.
+func inheritedPipe(fd int) bool {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC != 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
 // runOCIExec runs in a fresh mount namespace (the parent cloned it): it

@@ -22,6 +22,8 @@ import (
 	promfs "github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
+	"vcbench/agent/proto"
+	"vcbench/image"
 	"vcbench/internal/hostcg"
 	"vcbench/metrics"
 	"vcbench/state"
@@ -54,9 +56,11 @@ func ContainerName(runID, instance string) string {
 	return "vcbench-" + SafeName(runID) + "-" + SafeName(instance)
 }
 
-// AgentArgs is the agent's command line inside the image, listening on listen.
-func AgentArgs(listen string) []string {
-	return []string{"/bin/vcbench-agent", "-listen", listen, "-scratch", "/scratch"}
+// AgentArgs is the container's command line in the image imported from
+// the tree rootfs: the agent listening on listen, under vcbench-init where
+// the tree has it (image.ContainerArgv).
+func AgentArgs(rootfs, listen string) []string {
+	return image.ContainerArgv(rootfs, append([]string{image.AgentPathInImage}, proto.ServeArgs(listen, "/scratch")...))
 }
 
 // FreePort returns a loopback TCP port that nothing listens on now, for an

@@ -48,8 +48,14 @@ func Setup() (env bench.Env, dir string, skip string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return env, dir, fmt.Sprintf("build agent: %v: %s", err, out)
 	}
+	init := filepath.Join(dir, "vcbench-init")
+	build = exec.Command(goBin, "build", "-o", init, "vcbench/cmd/vcbench-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return env, dir, fmt.Sprintf("build vcbench-init: %v: %s", err, out)
+	}
 	p := image.Paths{Dir: filepath.Join(dir, "images")}
-	if _, err := image.BuildRootfs(p, agent, image.BusyboxPath()); err != nil {
+	if _, err := image.BuildRootfs(p, agent, init, image.BusyboxPath()); err != nil {
 		return env, dir, err.Error()
 	}
 	return bench.Env{AgentPath: agent, ImageDir: p.Dir, StateDir: filepath.Join(dir, "state")}, dir, ""
