@@ -361,8 +361,25 @@ var memoryMetrics = []string{"host_pss", "cgroup_usage", "host_rss"}
 func (c *findingCtx) memory() []Finding {
 	const w = "idle"
 	anchor := "chart-idle-bytes"
+	// A metric speaks for the containers only when most of them have it:
+	// gVisor alone has host_pss (its sentry and gofer are processes), and
+	// the VM compared with it would be compared with the heaviest
+	// container as if it were "a container".
+	all := map[string]bool{}
 	for _, metric := range memoryMetrics {
+		for _, r := range c.runtimesOf(classContainer, w, metric) {
+			all[r] = true
+		}
+	}
+	containersOf := func(metric string) []string {
 		cts := c.runtimesOf(classContainer, w, metric)
+		if 2*len(cts) < len(all) {
+			return nil
+		}
+		return cts
+	}
+	for _, metric := range memoryMetrics {
+		cts := containersOf(metric)
 		vms := c.runtimesOf(classVM, w, metric)
 		nat, hasNative := c.stat(Native, w, metric)
 		switch {
@@ -373,11 +390,7 @@ func (c *findingCtx) memory() []Finding {
 			for _, vm := range vms {
 				vs, _ := c.stat(vm, w, metric)
 				p := fmt.Sprintf(c.tr("f_mem_vm"), vm, c.fig(vs), formatRatio(vs.Median/cs.Median), c.tcg(vm))
-				if o, ok := c.stat(vm, w, "host_vmm_pss"); ok {
-					p += fmt.Sprintf(c.tr("f_mem_vmm"), c.fig(o), "host_vmm_pss")
-				} else if o, ok := c.stat(vm, w, "host_overhead"); ok {
-					p += fmt.Sprintf(c.tr("f_mem_vmm"), c.fig(o), "host_overhead")
-				}
+				p += c.vmmPart(vm)
 				parts = append(parts, p)
 			}
 			return []Finding{{Topic: TopicMemory, Anchor: anchor,
@@ -389,11 +402,46 @@ func (c *findingCtx) memory() []Finding {
 				Text: fmt.Sprintf(c.tr("f_mem_ctnat"), ct, c.fig(cs), metric, formatRatio(cs.Median/nat.Median), c.fig(nat))}}
 		case len(vms) > 0 && hasNative:
 			vs, _ := c.stat(vms[0], w, metric)
-			return []Finding{{Topic: TopicMemory, Anchor: anchor,
-				Text: fmt.Sprintf(c.tr("f_mem_vmnat"), vms[0], c.fig(vs), metric, formatRatio(vs.Median/nat.Median), c.fig(nat), c.tcg(vms[0]))}}
+			out := []Finding{{Topic: TopicMemory, Anchor: anchor,
+				Text: strings.TrimSuffix(fmt.Sprintf(c.tr("f_mem_vmnat"), vms[0], c.fig(vs), metric, formatRatio(vs.Median/nat.Median), c.fig(nat), c.tcg(vms[0])), ".") + c.vmmPart(vms[0]) + "."}}
+			// The containers, by the figure most of them have (the
+			// memory their cgroup was charged), which neither native
+			// nor the VM has: no ratio.
+			for _, cm := range memoryMetrics {
+				if cts := containersOf(cm); len(cts) > 0 {
+					lo, hi := c.least(cts, w, cm), cts[0]
+					for _, r := range cts {
+						if a, b := c.statOK(r, w, cm), c.statOK(hi, w, cm); a.Median > b.Median {
+							hi = r
+						}
+					}
+					out = append(out, Finding{Topic: TopicMemory, Anchor: anchor,
+						Text: fmt.Sprintf(c.tr("f_mem_ctonly"), lo, c.fig(c.statOK(lo, w, cm)), cm, hi, c.fig(c.statOK(hi, w, cm)))})
+					break
+				}
+			}
+			return out
 		}
 	}
 	return nil
+}
+
+// statOK is stat for a key known to be there.
+func (c *findingCtx) statOK(runtime, workload, metric string) Stat {
+	s, _ := c.stat(runtime, workload, metric)
+	return s
+}
+
+// vmmPart is ", of which QEMU itself … (metric)" for a VM that has
+// host_vmm_pss (or host_overhead), else "".
+func (c *findingCtx) vmmPart(vm string) string {
+	if o, ok := c.stat(vm, "idle", "host_vmm_pss"); ok {
+		return fmt.Sprintf(c.tr("f_mem_vmm"), c.fig(o), "host_vmm_pss")
+	}
+	if o, ok := c.stat(vm, "idle", "host_overhead"); ok {
+		return fmt.Sprintf(c.tr("f_mem_vmm"), c.fig(o), "host_overhead")
+	}
+	return ""
 }
 
 // throughput writes one finding per workload family: each runtime's

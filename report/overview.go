@@ -24,7 +24,11 @@ type overviewRow struct {
 	series                string
 	startup, memory       Stat
 	hasStartup, hasMemory bool
-	relative              float64
+	// memMetric is the idle figure memory is: the first of memoryMetrics
+	// the series has (PSS for processes and VMs, the cgroup's charge for
+	// most containers).
+	memMetric string
+	relative  float64
 }
 
 // overviewStartupMetric is the start-up figure the overview shows: as in
@@ -51,27 +55,31 @@ func (m *Model) overviewStartupMetric() string {
 	return "ready"
 }
 
-// overviewMemoryMetric is the idle host memory figure measured by the
-// most series, preferring PSS (memoryMetrics' order) on a tie.
-func (m *Model) overviewMemoryMetric() string {
-	best, bestN := "", 0
+// overviewMemoryMetrics are the idle memory figures the rows show, in
+// memoryMetrics' order, joined by " / " for the panel's title.
+func overviewMemoryMetrics(rows []overviewRow) string {
+	var used []string
 	for _, metric := range memoryMetrics {
-		n := 0
-		for _, s := range m.Stats {
-			if s.Workload == "idle" && s.Metric == metric && s.N > 0 {
-				n++
+		for _, r := range rows {
+			if r.hasMemory && r.memMetric == metric {
+				used = append(used, metric)
+				break
 			}
 		}
-		if n > bestN {
-			best, bestN = metric, n
-		}
 	}
-	return best
+	return strings.Join(used, " / ")
 }
+
+// memShort names a memory metric in a bar's label when the panel mixes them.
+var memShort = map[string]string{"host_pss": "PSS", "cgroup_usage": "cgroup", "host_rss": "RSS"}
 
 // overviewRows gathers the overview's figures per series, in report order.
 func (m *Model) overviewRows() (rows []overviewRow, startupMetric, memMetric string) {
-	startupMetric, memMetric = m.overviewStartupMetric(), m.overviewMemoryMetric()
+	startupMetric = m.overviewStartupMetric()
+	memRank := map[string]int{}
+	for i, metric := range memoryMetrics {
+		memRank[metric] = i + 1
+	}
 	idx := map[string]int{}
 	row := func(series string) *overviewRow {
 		i, ok := idx[series]
@@ -90,9 +98,13 @@ func (m *Model) overviewRows() (rows []overviewRow, startupMetric, memMetric str
 		case s.Workload == "startup" && s.Metric == startupMetric:
 			r := row(s.Series())
 			r.startup, r.hasStartup = s, true
-		case s.Workload == "idle" && s.Metric == memMetric:
+		case s.Workload == "idle" && memRank[s.Metric] > 0:
+			// Each series its own best figure: a process or a VM has no
+			// cgroup of its own, most containers no PSS.
 			r := row(s.Series())
-			r.memory, r.hasMemory = s, true
+			if !r.hasMemory || memRank[s.Metric] < memRank[r.memMetric] {
+				r.memory, r.hasMemory, r.memMetric = s, true, s.Metric
+			}
 		}
 	}
 	// Throughput: the geometric mean of relative performance over every
@@ -120,7 +132,7 @@ func (m *Model) overviewRows() (rows []overviewRow, startupMetric, memMetric str
 	for i, n := range names {
 		out[i] = rows[idx[n]]
 	}
-	return out, startupMetric, memMetric
+	return out, startupMetric, overviewMemoryMetrics(out)
 }
 
 // throughputRatio reports whether a ratio counts towards throughput: a
@@ -168,7 +180,7 @@ func overviewChart(m *Model, l chartLook) (func(draw.Canvas), vg.Length) {
 	}
 	// bars draws one bar per row from base to the value, with its CI and
 	// its figure as a label past the bar's end.
-	bars := func(p *plot.Plot, unit workload.Unit, vals []float64, lo, hi []float64, base float64, label func(float64) string) {
+	bars := func(p *plot.Plot, unit workload.Unit, vals []float64, lo, hi []float64, base float64, label func(i int, v float64) string) {
 		vmin, vmax := math.Inf(1), math.Inf(-1)
 		for i, v := range vals {
 			if !(v > 0) {
@@ -209,9 +221,9 @@ func overviewChart(m *Model, l chartLook) (func(draw.Canvas), vg.Length) {
 				end = v
 			}
 			if base > 0 && v < base {
-				lbl.add(math.Min(v, lo[i])/1.25, y, label(v), draw.XRight, color.Black)
+				lbl.add(math.Min(v, lo[i])/1.25, y, label(i, v), draw.XRight, color.Black)
 			} else {
-				lbl.add(end*1.25, y, label(v), draw.XLeft, color.Black)
+				lbl.add(end*1.25, y, label(i, v), draw.XLeft, color.Black)
 			}
 		}
 		p.Add(rs)
@@ -250,9 +262,15 @@ func overviewChart(m *Model, l chartLook) (func(draw.Canvas), vg.Length) {
 			mv[i], ml[i], mh[i] = ciOrMedian(r.memory)
 		}
 	}
-	bars(pS, workload.UnitSeconds, sv, sl, sh, 0, func(v float64) string { return formatValue(workload.UnitSeconds, v) })
-	bars(pM, workload.UnitBytes, mv, ml, mh, 0, func(v float64) string { return formatValue(workload.UnitBytes, v) })
-	bars(pT, workload.UnitRatio, tv, tl, th, 1, func(v float64) string { return formatRatio(v) })
+	mixed := strings.Contains(memMetric, " / ")
+	bars(pS, workload.UnitSeconds, sv, sl, sh, 0, func(_ int, v float64) string { return formatValue(workload.UnitSeconds, v) })
+	bars(pM, workload.UnitBytes, mv, ml, mh, 0, func(i int, v float64) string {
+		if mixed {
+			return formatValue(workload.UnitBytes, v) + " " + memShort[rows[i].memMetric]
+		}
+		return formatValue(workload.UnitBytes, v)
+	})
+	bars(pT, workload.UnitRatio, tv, tl, th, 1, func(_ int, v float64) string { return formatRatio(v) })
 	// Series names label the rows of the first panel only.
 	ticks := pS.Y.Tick.Marker.(plot.ConstantTicks)
 	for i := range ticks {

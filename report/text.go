@@ -81,6 +81,7 @@ var ui = map[string]msg{
 	"f_mem_ct":            {"At idle, a container (%s) cost the host %s of memory (%s)", "유휴 상태에서 컨테이너(%s)는 호스트 메모리 %s를 썼고(%s)"},
 	"f_mem_vm":            {"the VM (%s) %s, %s as much%s", "VM(%s)은 %s로 %s였습니다%s"},
 	"f_mem_vmm":           {", of which QEMU itself, beyond the guest's RAM, %s (%s)", " (게스트 RAM을 뺀 QEMU 자체: %s, %s)"},
+	"f_mem_ctonly":        {"The containers' own memory at idle (%[3]s, which native and the VM do not have): from %[2]s (%[1]s) to %[5]s (%[4]s).", "유휴 상태 컨테이너 자체 메모리(%[3]s, 네이티브와 VM에는 없는 값): %[2]s(%[1]s)부터 %[5]s(%[4]s)까지입니다."},
 	"f_mem_ctnat":         {"At idle, a container (%s) cost the host %s of memory (%s), %s as much as a native process (%s).", "유휴 상태에서 컨테이너(%s)는 호스트 메모리 %s를 썼습니다(%s). 네이티브 프로세스(%[5]s)의 %[4]s입니다."},
 	"f_mem_vmnat":         {"At idle, the VM (%s) cost the host %s of memory (%s), %s as much as a native process (%s)%s.", "유휴 상태에서 VM(%s)은 호스트 메모리 %s를 썼습니다(%s). 네이티브 프로세스(%[5]s)의 %[4]s입니다%[6]s."},
 	"f_untestable":        {" (n too small to test)", " (검정하기엔 n이 작음)"},
