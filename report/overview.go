@@ -399,8 +399,13 @@ func (u unitLogTicks) Ticks(min, max float64) []plot.Tick {
 	if len(ts) < 2 {
 		return plot.LogTicks{Prec: -1}.Ticks(min, max)
 	}
-	// Narrow panels: keep at most three labels, every other one if more.
-	for len(ts) > 3 {
+	// Narrow panels: keep at most three labels, every other one if more;
+	// byte labels ("100 MiB") are wide: at most two.
+	maxLabels := 3
+	if u.unit == workload.UnitBytes {
+		maxLabels = 2
+	}
+	for len(ts) > maxLabels {
 		var kept []plot.Tick
 		for i, t := range ts {
 			if i%2 == 0 {
