@@ -43,7 +43,7 @@ type toolServers struct {
 type toolServer struct {
 	port int
 	cmd  *exec.Cmd
-	out  *tailBuffer
+	out  *tools.TailBuffer
 	done chan struct{} // closed when the process has been waited for
 	err  error         // Wait's result, once done
 }
@@ -154,7 +154,7 @@ func (ts *toolServers) start(reqCtx context.Context, t *Tools, argv []string, po
 		ts.cur.stop()
 		ts.cur = nil
 	}
-	out := &tailBuffer{max: toolOutputKeep}
+	out := &tools.TailBuffer{Max: toolOutputKeep}
 	cmd := t.Command(ts.ctx, t.ScratchDir(), argv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -258,27 +258,4 @@ func listening(port int, udp bool) bool {
 		}
 	}
 	return false
-}
-
-// tailBuffer keeps the last max bytes written to it; safe for concurrent use.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

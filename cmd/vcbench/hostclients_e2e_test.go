@@ -19,22 +19,7 @@ import (
 const hostClientsEveryRuntime = `name: host-clients-everywhere
 trials: 1
 warmup: 0
-runtimes:
-  - kind: native
-    image: tools
-  - kind: container
-    image: tools
-    memory_mib: 512
-  - kind: oci-crun
-    image: tools
-    memory_mib: 512
-  - kind: oci-runc
-    image: tools
-    memory_mib: 512
-  - kind: vm
-    image: tools
-    memory_mib: 512
-    network: tap
+` + toolsRuntimes + `    network: tap
   - kind: vm
     name: vm-user
     image: tools

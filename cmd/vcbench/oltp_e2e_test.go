@@ -16,22 +16,7 @@ import (
 const oltpEveryRuntime = `name: oltp-everywhere
 trials: 1
 warmup: 0
-runtimes:
-  - kind: native
-    image: tools
-  - kind: container
-    image: tools
-    memory_mib: 512
-  - kind: oci-crun
-    image: tools
-    memory_mib: 512
-  - kind: oci-runc
-    image: tools
-    memory_mib: 512
-  - kind: vm
-    image: tools
-    memory_mib: 512
-workloads:
+` + toolsRuntimes + `workloads:
   - kind: sysbench
     test: %s
     tables: 1

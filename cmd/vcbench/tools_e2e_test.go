@@ -23,14 +23,10 @@ func toolsImageDir(t *testing.T) string {
 	return dir
 }
 
-// toolsEveryRuntime is one end-to-end scenario: every runtime that runs
-// the tools image (the tree natively and as the containers' root, the
-// ext4 disk in a VM) runs every tool workload, at sizes that keep it
-// under two minutes with the VM under TCG.
-const toolsEveryRuntime = `name: tools-everywhere
-trials: 1
-warmup: 0
-runtimes:
+// toolsRuntimes is every runtime that runs the tools image, as the
+// end-to-end tool tests' scenarios list them (the VM's last, so that a
+// test can add settings to it).
+const toolsRuntimes = `runtimes:
   - kind: native
     image: tools
   - kind: container
@@ -45,7 +41,16 @@ runtimes:
   - kind: vm
     image: tools
     memory_mib: 512
-workloads:
+`
+
+// toolsEveryRuntime is one end-to-end scenario: every runtime that runs
+// the tools image (the tree natively and as the containers' root, the
+// ext4 disk in a VM) runs every tool workload, at sizes that keep it
+// under two minutes with the VM under TCG.
+const toolsEveryRuntime = `name: tools-everywhere
+trials: 1
+warmup: 0
+` + toolsRuntimes + `workloads:
   - kind: fio
     size: 8m
     runtime: 1s

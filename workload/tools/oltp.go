@@ -173,7 +173,7 @@ type mariadb struct {
 	argv   []string
 	socket string // as the tools see it
 	cmd    *exec.Cmd
-	log    *logTail
+	log    *TailBuffer
 	done   chan struct{} // closed once the process has been waited for
 	err    error         // Wait's result, once done
 	once   sync.Once
@@ -187,7 +187,7 @@ func startMariaDB(ctx context.Context, r Runner, dir string, threads int) (*mari
 	// The server's own lifetime: stop ends it (a cancelled ctx too, through
 	// the deferred stop of the caller), not ctx's cancellation.
 	cmd := r.Command(context.WithoutCancel(ctx), dir, argv...)
-	log := &logTail{max: mariadbLogKeep}
+	log := &TailBuffer{Max: mariadbLogKeep}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("mariadbd log pipe: %w", err)
@@ -291,24 +291,25 @@ func killGroup(cmd *exec.Cmd) {
 	cmd.Process.Kill()
 }
 
-// logTail keeps the last max bytes written to it; safe for concurrent use.
-type logTail struct {
+// TailBuffer keeps the last Max bytes written to it (a server's log for an
+// error message); safe for concurrent use.
+type TailBuffer struct {
 	mu  sync.Mutex
-	max int
+	Max int
 	b   []byte
 }
 
-func (t *logTail) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	if len(t.b) > t.Max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.Max:]...)
 	}
 	return len(p), nil
 }
 
-func (t *logTail) String() string {
+func (t *TailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
