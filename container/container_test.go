@@ -331,7 +331,7 @@ func TestStartupSideBySide(t *testing.T) {
 	}
 	if len(bare) > 0 {
 		sort.Slice(bare, func(i, j int) bool { return bare[i] < bare[j] })
-		t.Logf("%-10s median %6.1f ms  min %6.1f ms  max %6.1f ms  (n=%d: unshare --pid --net --mount --uts --ipc --fork, pivot_root, exec agent → its ready line)",
+		t.Logf("%-10s median %6.1f ms  min %6.1f ms  max %6.1f ms  (n=%d: unshare --pid --net --mount --uts --ipc --fork, pivot_root, exec of vcbench-init supervising the agent → its ready line)",
 			"bare", ms(bare[len(bare)/2]), ms(bare[0]), ms(bare[len(bare)-1]), len(bare))
 	}
 	for _, k := range kinds {
@@ -365,9 +365,10 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // bareUnshare times the least a namespace container can cost here: util-
 // linux unshare with the namespaces of vcbench's container, a private
-// bind of the rootfs, /proc, pivot_root and the exec of the image's agent
-// (PID 1, as in every container), until the agent prints its ready line.
-// No cgroup, no veth, no device nodes, no capability drop.
+// bind of the rootfs, /proc, pivot_root and the exec of the image's
+// process as every container runtime starts it (image.ContainerArgv:
+// vcbench-init as PID 1, the agent its child), until the agent prints its
+// ready line. No cgroup, no veth, no device nodes, no capability drop.
 func bareUnshare(t *testing.T) (time.Duration, error) {
 	t.Helper()
 	if _, err := exec.LookPath("unshare"); err != nil {
@@ -375,7 +376,7 @@ func bareUnshare(t *testing.T) (time.Duration, error) {
 	}
 	root := image.Paths{Dir: testEnv.ImageDir}.Rootfs()
 	script := `set -e; r=$1; shift; mount --make-rprivate /; mount --bind "$r" "$r"; cd "$r"; mount -t proc proc proc; pivot_root . .; exec /bin/busybox sh -c 'umount -l /; exec "$@"' sh "$@"`
-	args := append([]string{"--pid", "--net", "--mount", "--uts", "--ipc", "--fork", "--kill-child", "sh", "-c", script, "sh", root}, agentArgv()...)
+	args := append([]string{"--pid", "--net", "--mount", "--uts", "--ipc", "--fork", "--kill-child", "sh", "-c", script, "sh", root}, image.ContainerArgv(root, agentArgv())...)
 	cmd := exec.Command("unshare", args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -387,7 +388,7 @@ func bareUnshare(t *testing.T) (time.Duration, error) {
 		return 0, err
 	}
 	defer func() {
-		cmd.Process.Kill() // --kill-child: the agent, PID 1 of its namespace, follows
+		cmd.Process.Kill() // --kill-child: PID 1 of its namespace, and with it the agent, follows
 		cmd.Wait()
 	}()
 	sc := bufio.NewScanner(out)
