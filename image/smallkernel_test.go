@@ -87,18 +87,28 @@ func TestParseKernelFlavor(t *testing.T) {
 	}
 }
 
-// TestInstallSmallGuest installs a fake built kernel into an image dir and
-// checks the files, the empty module list and the manifest.
-func TestInstallSmallGuest(t *testing.T) {
-	kdir, idir := t.TempDir(), t.TempDir()
+// fakeSmallKernel is a built small kernel of made-up files (vmlinux,
+// bzImage) and an agent beside it.
+func fakeSmallKernel(t *testing.T) (SmallKernel, string) {
+	t.Helper()
+	kdir := t.TempDir()
 	for _, f := range []string{"vmlinux", "bzImage"} {
 		if err := os.WriteFile(filepath.Join(kdir, f), []byte(f), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	agent := filepath.Join(kdir, "agent")
-	os.WriteFile(agent, []byte("agent"), 0o755)
-	k := SmallKernel{Dir: kdir, Key: "k1", SourceVersion: "6.1.1-1", Release: "6.1.1-vcbench-small"}
+	if err := os.WriteFile(agent, []byte("agent"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return SmallKernel{Dir: kdir, Key: "k1", SourceVersion: "6.1.1-1", Release: "6.1.1-vcbench-small"}, agent
+}
+
+// TestInstallSmallGuest installs a fake built kernel into an image dir and
+// checks the files, the empty module list and the manifest.
+func TestInstallSmallGuest(t *testing.T) {
+	k, agent := fakeSmallKernel(t)
+	idir := t.TempDir()
 	p := Paths{Dir: idir}
 	built, err := InstallSmallGuest(p, k, agent, "")
 	if err != nil || !built {
@@ -163,15 +173,8 @@ func readCPIO(t *testing.T, path string) map[string]string {
 // an image dir whose own guest is small serves kernel small too; a missing
 // flavor names the build command.
 func TestGuestFor(t *testing.T) {
-	kdir, idir := t.TempDir(), t.TempDir()
-	for _, f := range []string{"vmlinux", "bzImage"} {
-		if err := os.WriteFile(filepath.Join(kdir, f), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	agent := filepath.Join(kdir, "agent")
-	os.WriteFile(agent, []byte("agent"), 0o755)
-	k := SmallKernel{Dir: kdir, Key: "k1", SourceVersion: "6.1.1-1", Release: "6.1.1-vcbench-small"}
+	k, agent := fakeSmallKernel(t)
+	idir := t.TempDir()
 	p := Paths{Dir: idir}
 	if _, err := p.GuestFor(KernelCloud); err == nil || !strings.Contains(err.Error(), "vcbench images build --image-dir "+idir) {
 		t.Errorf("empty dir, cloud: %v", err)

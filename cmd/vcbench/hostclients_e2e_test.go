@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,35 +62,11 @@ func TestHostClientWorkloadsEveryRuntime(t *testing.T) {
 			t.Errorf("%s: run.json settings network %q, network_path %q; want %s", r.Name, r.Settings["network"], r.Settings["network_path"], want)
 		}
 	}
-	got := map[[3]string]float64{}
-	for _, s := range run.Samples {
-		got[[3]string{s.Runtime, s.Workload, s.Metric}] = s.Value
-	}
-	for _, tc := range []struct {
-		tool    string
-		metrics []string
-	}{
+	checkToolFigures(t, run, runtimes, []toolFigures{
 		{"iperf3", []string{"tcp_to_agent_sent_bw", "tcp_to_agent_received_bw", "tcp_from_agent_sent_bw", "tcp_from_agent_received_bw"}},
 		{"sockperf", []string{"tcp_rr_p50", "tcp_rr_p99", "tcp_rr_avg", "tcp_rr_count"}},
 		{"redis", []string{"get_requests_per_second", "set_requests_per_second", "get_latency_p99", "set_latency_p99"}},
-	} {
-		for _, rt := range runtimes {
-			t.Run(tc.tool+"/"+rt, func(t *testing.T) {
-				var missing, have []string
-				for _, m := range tc.metrics {
-					v, ok := got[[3]string{rt, tc.tool, m}]
-					if !ok || !(v > 0) {
-						missing = append(missing, m)
-					}
-					have = append(have, m+"="+strconv.FormatFloat(v, 'g', 4, 64))
-				}
-				t.Log(strings.Join(have, " "))
-				if len(missing) > 0 {
-					t.Errorf("no positive %s", strings.Join(missing, ", "))
-				}
-			})
-		}
-	}
+	})
 }
 
 // logConsoles logs the last lines of runtime's VM console logs (a guest

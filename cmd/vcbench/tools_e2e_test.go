@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
+	"vcbench/bench"
 	"vcbench/image"
 	"vcbench/internal/testenv"
 )
@@ -86,36 +88,49 @@ func TestToolWorkloadsEveryRuntime(t *testing.T) {
 			t.Errorf("%s: skipped %q, errors %q", r.Name, r.Skipped, r.Errors)
 		}
 	}
-	got := map[[3]string]float64{}
-	for _, s := range run.Samples {
-		got[[3]string{s.Runtime, s.Workload, s.Metric}] = s.Value
-	}
-	for _, tc := range []struct {
-		tool    string
-		metrics []string
-	}{
+	checkToolFigures(t, run, runtimes, []toolFigures{
 		{"fio", []string{"read_iops", "read_bw", "read_clat_p50", "read_clat_p99"}},
 		{"sysbench", []string{"events_per_second", "read_iops", "write_iops", "latency_p99"}},
 		{"stress-ng", []string{"cpu_bogo_ops_per_second"}},
 		{"hpl", []string{"flops"}},
 		{"stream", []string{"triad", "copy", "single_triad"}},
 		{"randomaccess", []string{"updates", "single_updates", "mpi_updates"}},
-	} {
+	})
+	if v := run.Info.ToolVersions["hpcc"]; v == "" {
+		t.Errorf("run.json records no hpcc version: %v", run.Info.ToolVersions)
+	}
+}
+
+// toolFigures names the metrics a tool's workload must give.
+type toolFigures struct {
+	tool    string
+	metrics []string
+}
+
+// checkToolFigures checks, in a subtest per (tool, runtime), that each of
+// the tool's metrics has a positive sample in run, and logs the values.
+func checkToolFigures(t *testing.T, run *bench.Run, runtimes []string, tools []toolFigures) {
+	t.Helper()
+	got := map[[3]string]float64{}
+	for _, s := range run.Samples {
+		got[[3]string{s.Runtime, s.Workload, s.Metric}] = s.Value
+	}
+	for _, tc := range tools {
 		for _, rt := range runtimes {
 			t.Run(tc.tool+"/"+rt, func(t *testing.T) {
-				var missing []string
+				var missing, have []string
 				for _, m := range tc.metrics {
-					if v, ok := got[[3]string{rt, tc.tool, m}]; !ok || !(v > 0) {
+					v, ok := got[[3]string{rt, tc.tool, m}]
+					if !ok || !(v > 0) {
 						missing = append(missing, m)
 					}
+					have = append(have, m+"="+strconv.FormatFloat(v, 'g', 4, 64))
 				}
+				t.Log(strings.Join(have, " "))
 				if len(missing) > 0 {
 					t.Errorf("no positive %s", strings.Join(missing, ", "))
 				}
 			})
 		}
-	}
-	if v := run.Info.ToolVersions["hpcc"]; v == "" {
-		t.Errorf("run.json records no hpcc version: %v", run.Info.ToolVersions)
 	}
 }
